@@ -1,0 +1,113 @@
+// The configuration file: the top-level key check and the dispatch to each section's reader.
+#include "app/config_file.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <sstream>
+#include <vector>
+
+namespace jwtgate::app {
+namespace {
+
+using proxy::ConfigCheck;
+using proxy::ConfigError;
+
+// A top-level section with its own key: `read` gets the section's node. To add a section,
+// add a member to Config and a row here (its reader checks its own keys with
+// proxy::checkMappingKeys).
+struct Section {
+  std::string_view key;
+  ConfigCheck (*read)(const YAML::Node& node, std::string_view file, Config& config);
+};
+
+constexpr std::array<Section, 0> kSections = {};
+
+// The keys allowed at the top level: the proxy's own (listen, upstream, ...) and one per
+// section.
+ConfigCheck checkTopLevelKeys(const YAML::Node& root, std::string_view file) {
+  std::vector<std::string_view> allowed = proxy::proxyTopLevelKeys();
+  for (const Section& section : kSections) {
+    allowed.push_back(section.key);
+  }
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) {
+      return proxy::configErrorAt(key, file, "top-level keys must be plain names");
+    }
+    bool known = false;
+    for (std::string_view name : allowed) {
+      known = known || key.Scalar() == name;
+    }
+    if (!known) {
+      return proxy::configErrorAt(key, file, "unknown top-level key '" + key.Scalar() + "'");
+    }
+    for (auto earlier = root.begin(); earlier != it; ++earlier) {
+      if (earlier->first.IsScalar() && earlier->first.Scalar() == key.Scalar()) {
+        return proxy::configErrorAt(key, file, "duplicate key '" + key.Scalar() + "'");
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+Result<Config, ConfigError> readDocument(const YAML::Node& root, std::string_view file) {
+  if (!root.IsDefined() || root.IsNull()) {
+    return makeError(ConfigError{std::string(file), 0, "the configuration is empty"});
+  }
+  if (!root.IsMap()) {
+    return makeError(proxy::configErrorAt(root, file, "expected a mapping of settings"));
+  }
+  if (auto failed = checkTopLevelKeys(root, file)) {
+    return makeError(std::move(*failed));
+  }
+
+  Config config;
+  auto proxy_settings = proxy::parseProxySettings(root, file);
+  if (!proxy_settings) {
+    return makeError(proxy_settings.error());
+  }
+  config.proxy = std::move(proxy_settings).value();
+  for (const Section& section : kSections) {
+    const YAML::Node node = root[std::string(section.key)];
+    if (!node) {
+      continue;
+    }
+    if (auto failed = section.read(node, file, config)) {
+      return makeError(std::move(*failed));
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+Result<Config, ConfigError> parseConfigText(std::string_view text, std::string_view file_name) {
+  // yaml-cpp reports syntax errors as exceptions; they stop here.
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    return readDocument(root, file_name);
+  } catch (const YAML::Exception& error) {
+    int line = error.mark.line >= 0 ? error.mark.line + 1 : 0;
+    return makeError(ConfigError{std::string(file_name), line, error.msg});
+  }
+}
+
+Result<Config, ConfigError> loadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return makeError(ConfigError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return makeError(ConfigError{path, 0, "cannot read the file"});
+  }
+  return parseConfigText(text.str(), path);
+}
+
+}  // namespace jwtgate::app

@@ -1,0 +1,28 @@
+// Loads the jwtgate configuration file (YAML) into the settings of every part of the
+// program. Each top-level section has its own reader; unknown keys, at the top level and in
+// every section, are errors that name the file and line.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proxy/config_yaml.h"
+#include "proxy/proxy_config.h"
+#include "verifier/result.h"
+
+namespace jwtgate::app {
+
+// Everything the configuration file sets. Sections added later (providers, routes, admin,
+// logging) get a member here and a reader in config_file.cc.
+struct Config {
+  proxy::ProxyConfig proxy;
+};
+
+// Reads and checks the file at `path`. Throws nothing.
+Result<Config, proxy::ConfigError> loadConfigFile(const std::string& path);
+
+// Same, from text already read; `file_name` only labels the errors.
+Result<Config, proxy::ConfigError> parseConfigText(std::string_view text,
+                                                   std::string_view file_name);
+
+}  // namespace jwtgate::app

@@ -1,0 +1,1632 @@
+// Client connections: request parsing and checks, forwarding, responses, closing.
+#include "proxy/client_connection.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "proxy/local_response.h"
+#include "proxy/upstream_pool.h"
+#include "proxy/worker.h"
+#include "proxy/write_request.h"
+
+namespace jwtgate::proxy {
+namespace {
+
+constexpr uint32_t kMinReadSpace = 4096;
+// Pipelined bytes kept while a request is in flight; beyond it reading pauses.
+constexpr uint32_t kMaxBufferedBytes = BufferPool::kStandardSize;
+// Flow control: stop reading one side while the other has this much queued, resume below
+// the low mark, so a slow peer cannot make the proxy hold a large body in memory.
+constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kLowWater = 64 * 1024;
+// A request body up to this size is read and dropped after a local reply (keeping the
+// connection); a bigger or unknown one closes the connection instead.
+constexpr uint64_t kMaxDiscardedBody = 64 * 1024;
+// After the last response on a connection: how long to drain input before closing, so the
+// client reads the response instead of a reset.
+constexpr uint64_t kLingerMs = 2000;
+constexpr size_t kMaxForwardedFor = 8;
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
+constexpr char kNoBytes[1] = {0};
+
+ClientConnection* fromParser(llhttp_t* parser) {
+  return static_cast<ClientConnection*>(parser->data);
+}
+
+// RFC 9110 section 9.2.2.
+bool isIdempotent(uint8_t method) {
+  switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Fields the proxy writes itself; a filter may neither add nor remove them.
+bool isProxyOwned(HeaderKind kind) {
+  return isHopByHop(kind) || kind == HeaderKind::ContentLength || kind == HeaderKind::Host ||
+         kind == HeaderKind::XForwardedFor || kind == HeaderKind::XForwardedProto ||
+         kind == HeaderKind::XForwardedHost;
+}
+
+std::string_view failureMessage(UpstreamFailure failure) {
+  switch (failure) {
+    case UpstreamFailure::ConnectRefused:
+      return "the upstream refused the connection";
+    case UpstreamFailure::ConnectFailed:
+      return "the upstream could not be reached";
+    case UpstreamFailure::ConnectTimeout:
+      return "the upstream did not accept the connection in time";
+    case UpstreamFailure::ResponseTimeout:
+      return "the upstream did not respond in time";
+    case UpstreamFailure::Closed:
+      return "the upstream closed the connection";
+    case UpstreamFailure::InvalidResponse:
+      return "the upstream sent an invalid response";
+  }
+  return "the upstream failed";
+}
+
+ProxyError failureError(UpstreamFailure failure) {
+  switch (failure) {
+    case UpstreamFailure::ConnectTimeout:
+      return ProxyError::UpstreamConnectTimeout;
+    case UpstreamFailure::ResponseTimeout:
+      return ProxyError::UpstreamTimeout;
+    case UpstreamFailure::ConnectRefused:
+    case UpstreamFailure::ConnectFailed:
+    case UpstreamFailure::Closed:
+    case UpstreamFailure::InvalidResponse:
+      return ProxyError::UpstreamUnreachable;
+  }
+  return ProxyError::UpstreamUnreachable;
+}
+
+// A fixed description of an llhttp error (never echoes input).
+std::string_view parseErrorMessage(llhttp_errno_t status) {
+  switch (status) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+      return "conflicting or duplicate Content-Length";
+    case HPE_INVALID_CONTENT_LENGTH:
+      return "invalid Content-Length";
+    case HPE_INVALID_TRANSFER_ENCODING:
+      return "invalid Transfer-Encoding";
+    case HPE_INVALID_CHUNK_SIZE:
+      return "invalid chunk size";
+    case HPE_INVALID_HEADER_TOKEN:
+      return "invalid character in a header field";
+    case HPE_INVALID_METHOD:
+      return "invalid method";
+    case HPE_INVALID_URL:
+      return "invalid request target";
+    case HPE_INVALID_VERSION:
+      return "invalid HTTP version";
+    case HPE_CLOSED_CONNECTION:
+      return "data after Connection: close";
+    default:
+      return "malformed request";
+  }
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker& worker) : worker_(worker), filter_context_(*this) {
+  llhttp_init(&parser_, HTTP_REQUEST, &parserSettings());
+  parser_.data = this;
+}
+
+const llhttp_settings_t& ClientConnection::parserSettings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = onMessageBegin;
+    s.on_url = onUrl;
+    s.on_header_field = onHeaderField;
+    s.on_header_field_complete = onHeaderFieldComplete;
+    s.on_header_value = onHeaderValue;
+    s.on_header_value_complete = onHeaderValueComplete;
+    s.on_headers_complete = onHeadersComplete;
+    s.on_body = onBody;
+    s.on_message_complete = onMessageComplete;
+    return s;
+  }();
+  return settings;
+}
+
+// ---- opening and reading ----
+
+void ClientConnection::start(int fd) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(worker_.loop(), &timer_);
+  timer_.data = this;
+  open_handles_ = 2;
+  if (uv_tcp_open(&tcp_, fd) != 0) {
+    ::close(fd);
+    close();
+    return;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+
+  // The client address, formatted once per connection for X-Forwarded-For and the filter.
+  int length = sizeof(peer_);
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer_), &length) == 0) {
+    if (peer_.ss_family == AF_INET6) {
+      uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&peer_), peer_address_, sizeof(peer_address_));
+    } else {
+      uv_ip4_name(reinterpret_cast<sockaddr_in*>(&peer_), peer_address_, sizeof(peer_address_));
+    }
+    peer_address_length_ = static_cast<uint8_t>(std::strlen(peer_address_));
+  }
+  armTimer(TimerPurpose::Idle, worker_.config().timeouts.request_header_ms);
+  updateReading();
+}
+
+void ClientConnection::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<ClientConnection*>(handle->data);
+  if (!self->window_.reserve(self->worker_.buffers(), kMinReadSpace)) {
+    *buf = uv_buf_init(nullptr, 0);  // libuv reports UV_ENOBUFS to onRead
+    return;
+  }
+  *buf = uv_buf_init(self->window_.at(self->window_.end), self->window_.space());
+}
+
+void ClientConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
+  static_cast<ClientConnection*>(stream->data)->handleRead(nread);
+}
+
+void ClientConnection::handleRead(ssize_t nread) {
+  if (closing_) {
+    return;
+  }
+  if (nread == 0) {
+    window_.releaseIfEmpty(worker_.buffers());
+    return;
+  }
+  if (nread < 0) {
+    if (nread == UV_EOF) {
+      handleEof();
+    } else {
+      close();
+    }
+    return;
+  }
+  window_.end += static_cast<uint32_t>(nread);
+
+  switch (phase_) {
+    case Phase::Closing:
+      // Lingering: input is read and dropped until EOF or the timer.
+      window_.start = window_.parsed = window_.end;
+      window_.releaseIfEmpty(worker_.buffers());
+      return;
+    case Phase::Tunnel: {
+      WriteRequest* batch = upstreamBatch();
+      if (batch != nullptr) {
+        batch->add(window_.buffer, window_.at(window_.start), window_.live());
+      }
+      window_.start = window_.parsed = window_.end;
+      armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+      flushToUpstream();
+      return;
+    }
+    case Phase::Idle:
+      phase_ = Phase::Head;
+      armTimer(TimerPurpose::Head, worker_.config().timeouts.request_header_ms);
+      break;
+    case Phase::Forwarding:
+    case Phase::Replying:
+      armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+      break;
+    case Phase::Head:
+    case Phase::Filtering:
+    case Phase::Connecting:
+      break;
+  }
+  parseInput();
+}
+
+void ClientConnection::handleEof() {
+  client_eof_ = true;
+  reading_ = false;  // libuv stops reading at EOF
+  switch (phase_) {
+    case Phase::Idle:
+    case Phase::Head:
+    case Phase::Closing:
+      close();
+      return;
+    case Phase::Tunnel:
+      if (upstream_ == nullptr || tunnel_upstream_eof_) {
+        close();
+        return;
+      }
+      upstream_->shutdownWrite();
+      return;
+    case Phase::Filtering:
+    case Phase::Connecting:
+    case Phase::Forwarding:
+    case Phase::Replying:
+      // A complete request still gets its response; an incomplete one cannot finish.
+      if (!request_complete_ && request_has_body_) {
+        abort();
+      }
+      return;
+  }
+}
+
+bool ClientConnection::parsingAllowed() const {
+  switch (phase_) {
+    case Phase::Head:
+      return true;
+    case Phase::Forwarding:
+    case Phase::Replying:
+      return !request_complete_;
+    case Phase::Idle:
+    case Phase::Filtering:
+    case Phase::Connecting:
+    case Phase::Tunnel:
+    case Phase::Closing:
+      return false;
+  }
+  return false;
+}
+
+void ClientConnection::parseInput() {
+  if (in_parse_) {
+    return;  // the loop below is already running further up the stack
+  }
+  in_parse_ = true;
+  while (!closing_ && parsingAllowed()) {
+    // The request head may not grow beyond limits.max_header_bytes.
+    uint32_t length = window_.unparsed();
+    if (!head_done_) {
+      uint32_t used = window_.parsed - window_.start;
+      auto limit = static_cast<uint32_t>(worker_.config().limits.max_header_bytes);
+      if (used >= limit && length > 0) {
+        in_parse_ = false;
+        sendProxyError(ProxyError::HeadersTooLarge, "the request head is too large");
+        return;
+      }
+      length = length < limit - used ? length : limit - used;
+    }
+    const char* data = window_.buffer != nullptr ? window_.at(window_.parsed) : kNoBytes;
+
+    parse_stop_ = ParseStop::None;
+    llhttp_errno_t status = llhttp_execute(&parser_, data, length);
+    if (window_.buffer != nullptr) {
+      window_.parsed = status == HPE_OK ? window_.parsed + length
+                                        : window_.offsetOf(llhttp_get_error_pos(&parser_));
+    }
+    if (head_released_) {
+      window_.start = window_.parsed;  // parsed body bytes now belong to queued writes
+    }
+    if (closing_ || (status == HPE_OK && window_.unparsed() == 0)) {
+      break;
+    }
+    if (status == HPE_OK) {
+      continue;  // stopped at the head size limit; the next round answers 431
+    }
+    if (!handleParseStop(status)) {
+      break;
+    }
+  }
+  in_parse_ = false;
+  if (closing_) {
+    return;
+  }
+
+  // Everything received in this read is parsed before anything of it goes upstream, so a
+  // request refused on a later byte of the same read sends nothing at all.
+  flushToUpstream();
+  window_.releaseIfEmpty(worker_.buffers());
+  updateReading();
+}
+
+bool ClientConnection::handleParseStop(llhttp_errno_t status) {
+  switch (parse_stop_) {
+    case ParseStop::HeadComplete:
+      llhttp_resume(&parser_);
+      processHead();
+      return !closing_ && parsingAllowed();
+    case ParseStop::MessageComplete:
+      if (status == HPE_PAUSED_UPGRADE) {
+        paused_for_upgrade_ = true;
+      }
+      onRequestComplete();
+      return !closing_ && parsingAllowed();
+    case ParseStop::TooManyHeaders:
+      sendProxyError(ProxyError::HeadersTooLarge, "too many header fields");
+      return false;
+    case ParseStop::EmptyFieldName:
+      sendProxyError(ProxyError::BadRequest, "empty header field name");
+      return false;
+    case ParseStop::ObsFold:
+      sendProxyError(ProxyError::BadRequest, "obsolete line folding in a header field");
+      return false;
+    case ParseStop::BodyTooLarge:
+      sendProxyError(ProxyError::BodyTooLarge, "the request body is too large");
+      return false;
+    case ParseStop::OutOfMemory:
+      sendProxyError(ProxyError::InternalError, "out of memory");
+      return false;
+    case ParseStop::None:
+      break;
+  }
+  sendProxyError(ProxyError::BadRequest, parseErrorMessage(status));
+  return false;
+}
+
+void ClientConnection::onRequestComplete() {
+  request_complete_ = true;
+  if (phase_ == Phase::Forwarding && request_chunked_) {
+    WriteRequest* batch = upstreamBatch();
+    if (batch != nullptr) {
+      batch->addStatic(kLastChunk);
+    }
+  }
+  if (phase_ == Phase::Replying) {
+    // The local reply is out (or queued) and the discarded body has ended.
+    startNextRequest();
+    return;
+  }
+  if (response_complete_) {
+    finishExchange();
+  }
+}
+
+// ---- llhttp callbacks: record offsets and pause; never act on the connection ----
+
+int ClientConnection::onMessageBegin(llhttp_t* parser) noexcept {
+  ClientConnection* self = fromParser(parser);
+  self->headers_.clear();
+  self->url_offset_ = self->url_length_ = 0;
+  self->in_field_ = self->in_value_ = self->head_done_ = false;
+  return 0;
+}
+
+int ClientConnection::onUrl(llhttp_t* parser, const char* at, size_t length) noexcept {
+  ClientConnection* self = fromParser(parser);
+  if (self->url_length_ == 0) {
+    self->url_offset_ = self->offsetFromStart(at);
+  }
+  self->url_length_ += static_cast<uint32_t>(length);
+  return 0;
+}
+
+int ClientConnection::onHeaderField(llhttp_t* parser, const char* at, size_t length) noexcept {
+  ClientConnection* self = fromParser(parser);
+  if (self->head_done_) {
+    return 0;  // chunked trailer fields are not forwarded
+  }
+  if (!self->in_field_) {
+    if (self->headers_.size() >= self->worker_.config().limits.max_header_count) {
+      self->parse_stop_ = ParseStop::TooManyHeaders;
+      return HPE_USER;
+    }
+    uint32_t offset = self->offsetFromStart(at);
+    self->headers_.push_back(HeaderSpan{offset, 0, offset, 0, HeaderKind::Other, false});
+    self->in_field_ = true;
+  }
+  self->headers_.back().name_length += static_cast<uint32_t>(length);
+  return 0;
+}
+
+int ClientConnection::onHeaderFieldComplete(llhttp_t* parser) noexcept {
+  ClientConnection* self = fromParser(parser);
+  if (self->head_done_) {
+    return 0;
+  }
+  self->in_field_ = false;
+  HeaderSpan& span = self->headers_.back();
+  if (span.name_length == 0) {
+    self->parse_stop_ = ParseStop::EmptyFieldName;
+    return HPE_USER;
+  }
+  span.kind = classifyHeader(self->spanText(span.name_offset, span.name_length));
+  span.value_offset = span.name_offset + span.name_length + 1;
+  return 0;
+}
+
+int ClientConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t length) noexcept {
+  ClientConnection* self = fromParser(parser);
+  if (self->head_done_) {
+    return 0;
+  }
+  HeaderSpan& span = self->headers_.back();
+  uint32_t offset = self->offsetFromStart(at);
+  if (!self->in_value_) {
+    // Between the colon and the value only SP and HTAB may appear; a line break there is a
+    // folded value ("Name:\r\n value").
+    for (uint32_t i = span.name_offset + span.name_length + 1; i < offset; ++i) {
+      char c = *self->window_.at(self->window_.start + i);
+      if (c != ' ' && c != '\t') {
+        self->parse_stop_ = ParseStop::ObsFold;
+        return HPE_USER;
+      }
+    }
+    span.value_offset = offset;
+    self->in_value_ = true;
+  } else if (offset != span.value_offset + span.value_length) {
+    // llhttp reports a folded continuation line as a second, non-adjacent piece of the
+    // value; RFC 9112 section 5.2 lets a server reject obs-fold, and a proxy must not
+    // forward it.
+    self->parse_stop_ = ParseStop::ObsFold;
+    return HPE_USER;
+  }
+  span.value_length += static_cast<uint32_t>(length);
+  return 0;
+}
+
+int ClientConnection::onHeaderValueComplete(llhttp_t* parser) noexcept {
+  ClientConnection* self = fromParser(parser);
+  if (self->head_done_) {
+    return 0;
+  }
+  self->in_value_ = false;
+  HeaderSpan& span = self->headers_.back();
+  std::string_view trimmed = trimOws(self->spanText(span.value_offset, span.value_length));
+  span.value_offset = self->offsetFromStart(trimmed.data());
+  span.value_length = static_cast<uint32_t>(trimmed.size());
+  return 0;
+}
+
+int ClientConnection::onHeadersComplete(llhttp_t* parser) noexcept {
+  ClientConnection* self = fromParser(parser);
+  self->head_done_ = true;
+  self->parse_stop_ = ParseStop::HeadComplete;
+  return HPE_PAUSED;
+}
+
+int ClientConnection::onBody(llhttp_t* parser, const char* at, size_t length) noexcept {
+  ClientConnection* self = fromParser(parser);
+  if (self->discard_body_) {
+    return 0;
+  }
+  self->body_bytes_ += length;
+  uint64_t limit = self->worker_.config().limits.max_body_bytes;
+  if (limit != 0 && self->body_bytes_ > limit) {
+    self->parse_stop_ = ParseStop::BodyTooLarge;
+    return HPE_USER;
+  }
+  if (!self->queueBody(at, length)) {
+    self->parse_stop_ = ParseStop::OutOfMemory;
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int ClientConnection::onMessageComplete(llhttp_t* parser) noexcept {
+  ClientConnection* self = fromParser(parser);
+  self->parse_stop_ = ParseStop::MessageComplete;
+  // For an upgrade request llhttp stops by itself (HPE_PAUSED_UPGRADE) after this callback.
+  return parser->upgrade != 0 ? 0 : HPE_PAUSED;
+}
+
+uint32_t ClientConnection::offsetFromStart(const char* at) const {
+  return window_.offsetOf(at) - window_.start;
+}
+
+std::string_view ClientConnection::spanText(uint32_t offset, uint32_t length) const {
+  return std::string_view(window_.at(window_.start + offset), length);
+}
+
+// ---- the request head ----
+
+void ClientConnection::processHead() {
+  worker_.stats().requests++;
+  armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+  if (!validateHead()) {
+    return;
+  }
+  runFilter();
+}
+
+bool ClientConnection::validateHead() {
+  client_minor_ = parser_.http_minor;
+  if (parser_.http_major != 1 || parser_.http_minor > 1) {
+    sendProxyError(ProxyError::BadRequest, "unsupported HTTP version");
+    return false;
+  }
+  if (parser_.method == HTTP_CONNECT) {
+    sendProxyError(ProxyError::BadRequest, "CONNECT is not supported");
+    return false;
+  }
+
+  // RFC 9112 section 3: exactly one SP on each side of the target (llhttp allows more).
+  uint32_t target_end = url_offset_ + url_length_;
+  if (url_offset_ < 2 || *window_.at(window_.start + url_offset_ - 1) != ' ' ||
+      *window_.at(window_.start + url_offset_ - 2) == ' ' ||
+      *window_.at(window_.start + target_end) != ' ' ||
+      *window_.at(window_.start + target_end + 1) != 'H') {
+    sendProxyError(ProxyError::BadRequest, "malformed request line");
+    return false;
+  }
+
+  // Framing (RFC 9112 section 6): llhttp already refused Content-Length with
+  // Transfer-Encoding and duplicate Content-Length; a transfer coding other than a final
+  // chunked cannot be delimited, and HTTP/1.0 has no transfer codings.
+  uint16_t flags = parser_.flags;
+  if ((flags & F_TRANSFER_ENCODING) != 0 && ((flags & F_CHUNKED) == 0 || client_minor_ == 0)) {
+    sendProxyError(ProxyError::BadRequest, "unsupported Transfer-Encoding");
+    return false;
+  }
+  request_chunked_ = (flags & F_CHUNKED) != 0;
+  request_has_body_ =
+      request_chunked_ || ((flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
+  uint64_t body_limit = worker_.config().limits.max_body_bytes;
+  if (body_limit != 0 && (flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > body_limit) {
+    sendProxyError(ProxyError::BodyTooLarge, "the request body is too large");
+    return false;
+  }
+  return validateFields() && validateTarget();
+}
+
+bool ClientConnection::validateTarget() {
+  std::string_view target = spanText(url_offset_, url_length_);
+  if (target.front() == '/' || (target == "*" && parser_.method == HTTP_OPTIONS)) {
+    return true;
+  }
+
+  // Absolute-form (RFC 9112 section 3.2.2) is accepted when its authority is the Host
+  // field's value, and forwarded in origin-form; anything else is ambiguous.
+  std::string_view rest;
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (target.size() > scheme.size() && equalsIgnoreCase(target.substr(0, scheme.size()), scheme)) {
+      rest = target.substr(scheme.size());
+    }
+  }
+  size_t path_start = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, path_start);
+  std::string_view host;
+  bool has_host = filter_context_.findHeader("host", &host);
+  if (authority.empty() || !has_host || !equalsIgnoreCase(authority, host)) {
+    sendProxyError(ProxyError::BadRequest, "the request target must be a path on this host");
+    return false;
+  }
+  std::string_view path = path_start == std::string_view::npos ? std::string_view()
+                                                              : rest.substr(path_start);
+  if (path.empty() || path.front() == '?') {
+    target_override_ = "/";
+    target_override_.append(path);
+    return true;
+  }
+  url_offset_ = offsetFromStart(path.data());
+  url_length_ = static_cast<uint32_t>(path.size());
+  return true;
+}
+
+bool ClientConnection::validateFields() {
+  ConnectionOptions options;
+  size_t hosts = 0;
+  size_t forwarded_for = 0;
+  bool has_upgrade = false;
+  for (const HeaderSpan& span : headers_) {
+    std::string_view value = spanText(span.value_offset, span.value_length);
+    switch (span.kind) {
+      case HeaderKind::Host:
+        ++hosts;
+        break;
+      case HeaderKind::Connection:
+        options.addFieldValue(value);
+        break;
+      case HeaderKind::Upgrade:
+        has_upgrade = true;
+        break;
+      case HeaderKind::XForwardedFor:
+        ++forwarded_for;
+        break;
+      case HeaderKind::Expect:
+        expect_continue_ = expect_continue_ || listContainsToken(value, "100-continue");
+        break;
+      case HeaderKind::Te:
+        te_trailers_ = te_trailers_ || listContainsToken(value, "trailers");
+        break;
+      default:
+        break;
+    }
+  }
+
+  // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+  if (hosts > 1 || (hosts == 0 && client_minor_ == 1)) {
+    sendProxyError(ProxyError::BadRequest, hosts > 1 ? "more than one Host field"
+                                                     : "missing Host field");
+    return false;
+  }
+  if (options.tooManyNames() || forwarded_for > kMaxForwardedFor) {
+    sendProxyError(ProxyError::BadRequest, "too many connection options or forwarded fields");
+    return false;
+  }
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  head_request_ = parser_.method == HTTP_HEAD;
+  expect_continue_ = expect_continue_ && client_minor_ == 1 && request_has_body_;
+  upgrade_requested_ =
+      parser_.upgrade != 0 && has_upgrade && options.upgrade() && !request_has_body_;
+
+  // Hop-by-hop fields and those the Connection field names never go upstream as received.
+  for (HeaderSpan& span : headers_) {
+    std::string_view name = spanText(span.name_offset, span.name_length);
+    bool keep_upgrade = span.kind == HeaderKind::Upgrade && upgrade_requested_;
+    span.removed = !keep_upgrade && (isHopByHop(span.kind) || options.names(name) ||
+                                     (span.kind == HeaderKind::Expect && expect_continue_));
+  }
+  return true;
+}
+
+void ClientConnection::runFilter() {
+  FilterVerdict verdict = worker_.filter().onRequest(filter_context_);
+  if (closing_) {
+    return;
+  }
+  applyFilterVerdict(verdict);
+}
+
+void ClientConnection::applyFilterVerdict(FilterVerdict verdict) {
+  switch (verdict) {
+    case FilterVerdict::Pass:
+      forwardRequest();
+      return;
+    case FilterVerdict::Respond:
+      sendLocalReply();
+      return;
+    case FilterVerdict::Pending:
+      if (pending_id_ == 0) {
+        // Pending without suspend(): nobody would ever resume the request.
+        sendProxyError(ProxyError::InternalError, "the request filter did not decide");
+        return;
+      }
+      phase_ = Phase::Filtering;
+      return;
+  }
+}
+
+void ClientConnection::resumeFilter(FilterVerdict verdict) {
+  worker_.unregisterPending(pending_id_);
+  pending_id_ = 0;
+  if (closing_ || phase_ != Phase::Filtering) {
+    return;
+  }
+  phase_ = Phase::Head;
+  if (verdict == FilterVerdict::Pending) {
+    sendProxyError(ProxyError::InternalError, "the request filter did not decide");
+    return;
+  }
+  applyFilterVerdict(verdict);
+  if (!closing_) {
+    parseInput();
+  }
+}
+
+void ClientConnection::forwardRequest() {
+  if (!buildUpstreamHead()) {
+    sendProxyError(ProxyError::InternalError, "out of memory");
+    return;
+  }
+
+  // From here the head's bytes are no longer needed: the upstream copy is self-contained.
+  head_released_ = true;
+  window_.start = window_.parsed;
+
+  UpstreamConnection* upstream = worker_.upstreams().takeIdle(this);
+  if (upstream != nullptr) {
+    upstream_ = upstream;
+    upstream_reused_ = true;
+    sendHeadUpstream();
+    return;
+  }
+  int error = 0;
+  upstream = worker_.upstreams().connect(this, &error);
+  if (upstream == nullptr) {
+    sendProxyError(ProxyError::UpstreamUnreachable, "the upstream could not be reached");
+    return;
+  }
+  upstream_ = upstream;
+  upstream_reused_ = false;
+  phase_ = Phase::Connecting;
+}
+
+size_t ClientConnection::upstreamHeadBound() const {
+  constexpr size_t kFixed = 256;  // request line, X-Forwarded-*, framing and upgrade fields
+  size_t bound = kFixed + url_length_ + target_override_.size() + added_text_.size() +
+                 4 * added_headers_.size() + peer_address_length_ +
+                 worker_.config().upstream.authority.size();
+  for (const HeaderSpan& span : headers_) {
+    // Host and X-Forwarded-For values can appear twice (as themselves and in X-Forwarded-*).
+    bound += 2 * (span.name_length + span.value_length + 4);
+  }
+  return bound;
+}
+
+bool ClientConnection::buildUpstreamHead() {
+  size_t bound = upstreamHeadBound();
+  char* out = scratch_.reserve(worker_.buffers(), bound);
+  if (out == nullptr) {
+    return false;
+  }
+  HeadWriter writer(out, bound);
+  const ProxyConfig& config = worker_.config();
+
+  // Request line: always HTTP/1.1 upstream, the target possibly rewritten by the filter.
+  writer.append(llhttp_method_name(static_cast<llhttp_method_t>(parser_.method)));
+  writer.append(" ");
+  writer.append(target_override_.empty() ? spanText(url_offset_, url_length_)
+                                         : std::string_view(target_override_));
+  writer.append(" HTTP/1.1\r\n");
+
+  // End-to-end fields as received (names keep their case; values are trimmed).
+  std::string_view host;
+  std::string_view forwarded_for[kMaxForwardedFor];
+  size_t forwarded_for_count = 0;
+  bool kept_proto = false;
+  bool kept_host = false;
+  for (const HeaderSpan& span : headers_) {
+    std::string_view name = spanText(span.name_offset, span.name_length);
+    std::string_view value = spanText(span.value_offset, span.value_length);
+    if (span.kind == HeaderKind::Host) {
+      host = value;
+    }
+    if (span.removed || span.kind == HeaderKind::ContentLength) {
+      continue;
+    }
+    if (span.kind == HeaderKind::XForwardedFor) {
+      forwarded_for[forwarded_for_count++] = value;
+      continue;
+    }
+    if (span.kind == HeaderKind::XForwardedProto || span.kind == HeaderKind::XForwardedHost) {
+      if (!config.trust_forwarded) {
+        continue;
+      }
+      (span.kind == HeaderKind::XForwardedProto ? kept_proto : kept_host) = true;
+    }
+    writer.appendField(name, value);
+  }
+
+  // Fields the proxy sets: Host when an HTTP/1.0 client sent none, X-Forwarded-*.
+  if (host.empty() && client_minor_ == 0) {
+    writer.appendField("Host", config.upstream.authority);
+  }
+  appendForwardedFor(writer, forwarded_for, forwarded_for_count,
+                     std::string_view(peer_address_, peer_address_length_));
+  if (!kept_proto) {
+    writer.append("X-Forwarded-Proto: http\r\n");
+  }
+  if (!kept_host && !host.empty()) {
+    writer.appendField("X-Forwarded-Host", host);
+  }
+  for (const AddedHeader& added : added_headers_) {
+    std::string_view text(added_text_);
+    writer.appendField(text.substr(added.name_offset, added.name_length),
+                       text.substr(added.name_offset + added.name_length, added.value_length));
+  }
+
+  // Framing is re-stated by the proxy (the body is re-encoded, never passed through raw).
+  if (request_chunked_) {
+    writer.append("Transfer-Encoding: chunked\r\n");
+  } else if ((parser_.flags & F_CONTENT_LENGTH) != 0) {
+    writer.append("Content-Length: ");
+    writer.appendDecimal(parser_.content_length);
+    writer.append(kCrlf);
+  }
+  // TE is hop-by-hop; only "trailers" is passed on, and then it must be a connection
+  // option too (RFC 9110 section 10.1.4).
+  if (te_trailers_) {
+    writer.append("TE: trailers\r\n");
+  }
+  if (upgrade_requested_ || te_trailers_) {
+    writer.append("Connection: ");
+    writer.append(upgrade_requested_ && te_trailers_ ? "upgrade, te"
+                                                      : (upgrade_requested_ ? "upgrade" : "te"));
+    writer.append(kCrlf);
+  }
+  writer.append(kCrlf);
+  if (writer.overflowed()) {
+    return false;
+  }
+
+  scratch_.commit(writer.size());
+  releaseUpstreamHead();
+  BufferPool::addRef(scratch_.buffer);
+  upstream_head_buffer_ = scratch_.buffer;
+  upstream_head_ = out;
+  upstream_head_length_ = static_cast<uint32_t>(writer.size());
+  return true;
+}
+
+void ClientConnection::releaseUpstreamHead() {
+  if (upstream_head_buffer_ != nullptr) {
+    worker_.buffers().release(upstream_head_buffer_);
+    upstream_head_buffer_ = nullptr;
+  }
+}
+
+void ClientConnection::onUpstreamConnected() {
+  if (phase_ == Phase::Connecting && !closing_) {
+    sendHeadUpstream();
+  }
+}
+
+void ClientConnection::sendHeadUpstream() {
+  phase_ = Phase::Forwarding;
+  upstream_->expectResponse(head_request_);
+  WriteRequest* batch = upstreamBatch();
+  if (batch == nullptr) {
+    sendProxyError(ProxyError::InternalError, "out of memory");
+    return;
+  }
+  batch->add(upstream_head_buffer_, upstream_head_, upstream_head_length_);
+
+  // Expect: 100-continue is answered here, once the upstream is connected (RFC 9110
+  // section 10.1.1); the expectation itself is not forwarded.
+  if (expect_continue_ && window_.unparsed() == 0 && !response_started_) {
+    WriteRequest* client = clientBatch();
+    if (client != nullptr) {
+      client->addStatic(kContinue);
+      flushToClient();
+    }
+  }
+
+  // Parsing what is already buffered flushes the head together with the first body bytes.
+  if (in_parse_) {
+    return;
+  }
+  parseInput();
+}
+
+bool ClientConnection::queueBody(const char* data, size_t length) {
+  WriteRequest* batch = upstreamBatch();
+  if (batch == nullptr) {
+    return false;
+  }
+  if (!request_chunked_) {
+    batch->add(window_.buffer, data, length);
+    return true;
+  }
+
+  // Chunked in, chunked out: one chunk per parsed piece, extensions dropped.
+  constexpr size_t kChunkLine = 20;
+  char* line = scratch_.reserve(worker_.buffers(), kChunkLine);
+  if (line == nullptr) {
+    return false;
+  }
+  HeadWriter writer(line, kChunkLine);
+  writer.appendHex(length);
+  writer.append(kCrlf);
+  scratch_.commit(writer.size());
+  batch->add(scratch_.buffer, line, writer.size());
+  batch->add(window_.buffer, data, length);
+  batch->addStatic(kCrlf);
+  return true;
+}
+
+void ClientConnection::flushToUpstream() {
+  if (upstream_batch_ == nullptr || upstream_batch_->empty() || upstream_ == nullptr ||
+      phase_ == Phase::Connecting) {
+    return;
+  }
+  WriteRequest* request = upstream_batch_;
+  upstream_batch_ = nullptr;
+  if (!upstream_->write(request)) {
+    return;  // the upstream reports the failure from its close callback
+  }
+  upstream_->requestProgress();
+  if (upstream_->stream()->write_queue_size > kHighWater && !read_blocked_by_upstream_) {
+    read_blocked_by_upstream_ = true;
+    updateReading();
+  }
+}
+
+void ClientConnection::onUpstreamWriteDone(size_t queued_bytes) {
+  if (closing_ || !read_blocked_by_upstream_ || queued_bytes > kLowWater) {
+    return;
+  }
+  read_blocked_by_upstream_ = false;
+  updateReading();
+}
+
+void ClientConnection::onUpstreamFailed(UpstreamFailure failure) {
+  upstream_ = nullptr;
+  if (closing_ || phase_ == Phase::Closing) {
+    return;
+  }
+  if (response_started_) {
+    abort();  // part of the response went out: only closing can tell the client
+    return;
+  }
+
+  // A pooled connection the upstream had closed: retry once when nothing can be duplicated
+  // (RFC 9110 section 9.2.2: idempotent, no body) and nothing was answered yet.
+  bool retryable = failure == UpstreamFailure::Closed && upstream_reused_ && !retried_ &&
+                   !response_started_ && isIdempotent(parser_.method) && !request_has_body_ &&
+                   !upgrade_requested_;
+  if (retryable) {
+    retryOnFreshConnection();
+    return;
+  }
+  sendProxyError(failureError(failure), failureMessage(failure));
+}
+
+void ClientConnection::retryOnFreshConnection() {
+  retried_ = true;
+  worker_.stats().upstream_retries++;
+  int error = 0;
+  UpstreamConnection* upstream = worker_.upstreams().connect(this, &error);
+  if (upstream == nullptr) {
+    sendProxyError(ProxyError::UpstreamUnreachable, "the upstream could not be reached");
+    return;
+  }
+  upstream_ = upstream;
+  upstream_reused_ = false;
+  phase_ = Phase::Connecting;
+}
+
+// ---- the response ----
+
+int ClientConnection::onResponseHead(UpstreamConnection& upstream) {
+  int status = upstream.status();
+  if (status == 101) {
+    if (!upgrade_requested_) {
+      return -1;
+    }
+    tunnel_accepted_ = true;
+    response_started_ = true;
+    writeResponseHead(upstream, status);
+    return 1;
+  }
+  if (status < 200) {
+    // Interim responses: 100 was answered by the proxy already; others reach HTTP/1.1
+    // clients only (RFC 9110 section 15.2).
+    if (status != 100 && client_minor_ == 1) {
+      writeResponseHead(upstream, status);
+    }
+    return 1;
+  }
+
+  // The final response: decide how its body is framed for this client.
+  response_started_ = true;
+  bool no_body = head_request_ || status == 204 || status == 304;
+  if (!no_body && (upstream.chunked() || !upstream.hasContentLength())) {
+    response_chunked_ = client_minor_ == 1;
+    response_until_close_ = client_minor_ == 0;
+  }
+  if (!request_complete_ && request_has_body_) {
+    close_after_response_ = true;  // answered early: the rest of the body will not be read
+  }
+  if (response_until_close_ || !keep_alive_ || worker_.draining() || client_eof_) {
+    close_after_response_ = true;
+  }
+  writeResponseHead(upstream, status);
+  return no_body ? 1 : 0;
+}
+
+void ClientConnection::writeResponseHead(UpstreamConnection& upstream, int status) {
+  constexpr size_t kFixed = 160;
+  size_t bound = kFixed + upstream.reason().size();
+  ConnectionOptions options;
+  for (size_t i = 0; i < upstream.headerCount(); ++i) {
+    bound += upstream.headerName(i).size() + upstream.headerValue(i).size() + 4;
+    if (upstream.headerKind(i) == HeaderKind::Connection) {
+      options.addFieldValue(upstream.headerValue(i));
+    }
+  }
+  char* out = scratch_.reserve(worker_.buffers(), bound);
+  if (out == nullptr) {
+    return;  // the client gets no head; the exchange is cut when the body cannot follow
+  }
+  HeadWriter writer(out, bound);
+  writer.append("HTTP/1.1 ");
+  writer.appendDecimal(static_cast<uint64_t>(status));
+  writer.append(" ");
+  writer.append(upstream.reason());
+  writer.append(kCrlf);
+
+  // End-to-end fields; framing and connection fields are re-stated below.
+  for (size_t i = 0; i < upstream.headerCount(); ++i) {
+    HeaderKind kind = upstream.headerKind(i);
+    bool keep_upgrade = status == 101 && kind == HeaderKind::Upgrade;
+    if (!keep_upgrade && (kind == HeaderKind::ContentLength || isHopByHop(kind) ||
+                          options.names(upstream.headerName(i)))) {
+      continue;
+    }
+    writer.appendField(upstream.headerName(i), upstream.headerValue(i));
+  }
+  if (status == 101) {
+    writer.append("Connection: upgrade\r\n");
+  } else if (status >= 200) {
+    if (response_chunked_) {
+      writer.append("Transfer-Encoding: chunked\r\n");
+    } else if (upstream.hasContentLength() && !response_until_close_) {
+      writer.append("Content-Length: ");
+      writer.appendDecimal(upstream.contentLength());
+      writer.append(kCrlf);
+    }
+    if (close_after_response_) {
+      writer.append("Connection: close\r\n");
+    } else if (client_minor_ == 0) {
+      writer.append("Connection: keep-alive\r\n");
+    }
+  }
+  writer.append(kCrlf);
+  if (writer.overflowed()) {
+    return;
+  }
+  scratch_.commit(writer.size());
+  queueToClient(scratch_.buffer, out, writer.size());
+}
+
+void ClientConnection::onResponseBody(IoBuffer* buffer, const char* data, size_t length) {
+  if (!response_chunked_) {
+    queueToClient(buffer, data, length);
+    return;
+  }
+  constexpr size_t kChunkLine = 20;
+  char* line = scratch_.reserve(worker_.buffers(), kChunkLine);
+  if (line == nullptr) {
+    return;
+  }
+  HeadWriter writer(line, kChunkLine);
+  writer.appendHex(length);
+  writer.append(kCrlf);
+  scratch_.commit(writer.size());
+  queueToClient(scratch_.buffer, line, writer.size());
+  queueToClient(buffer, data, length);
+  WriteRequest* batch = clientBatch();
+  if (batch != nullptr) {
+    batch->addStatic(kCrlf);
+  }
+}
+
+void ClientConnection::onResponseComplete() {
+  if (tunnel_accepted_) {
+    startTunnel();
+    return;
+  }
+  if (response_chunked_) {
+    WriteRequest* batch = clientBatch();
+    if (batch != nullptr) {
+      batch->addStatic(kLastChunk);
+    }
+  }
+  response_complete_ = true;
+  flushToClient();
+  if (closing_) {
+    return;
+  }
+  if (request_complete_ || close_after_response_) {
+    finishExchange();
+  }
+}
+
+void ClientConnection::finishExchange() {
+  releaseUpstream(request_complete_ && !response_until_close_);
+  releaseUpstreamHead();
+  if (close_after_response_ || !keep_alive_ || worker_.draining() || client_eof_) {
+    closeGracefully();
+    return;
+  }
+  startNextRequest();
+}
+
+void ClientConnection::releaseUpstream(bool reusable) {
+  if (upstream_ == nullptr) {
+    return;
+  }
+  UpstreamConnection* upstream = upstream_;
+  upstream_ = nullptr;
+  upstream->finish(reusable);
+}
+
+void ClientConnection::resetRequestState() {
+  headers_.clear();
+  added_headers_.clear();
+  added_text_.clear();
+  target_override_.clear();
+  url_offset_ = url_length_ = 0;
+  in_field_ = in_value_ = head_done_ = head_released_ = false;
+  body_bytes_ = 0;
+  parse_stop_ = ParseStop::None;
+  keep_alive_ = close_after_response_ = expect_continue_ = false;
+  request_chunked_ = request_has_body_ = request_complete_ = false;
+  head_request_ = upgrade_requested_ = retried_ = discard_body_ = te_trailers_ = false;
+  upstream_reused_ = false;
+  response_started_ = response_chunked_ = response_until_close_ = false;
+  response_complete_ = tunnel_accepted_ = false;
+}
+
+void ClientConnection::startNextRequest() {
+  resetRequestState();
+  if (paused_for_upgrade_) {
+    llhttp_resume_after_upgrade(&parser_);
+    paused_for_upgrade_ = false;
+  } else {
+    llhttp_resume(&parser_);
+  }
+
+  // Pipelined bytes already buffered start the next request at once.
+  window_.start = window_.parsed;
+  if (window_.unparsed() > 0) {
+    phase_ = Phase::Head;
+    armTimer(TimerPurpose::Head, worker_.config().timeouts.request_header_ms);
+    parseInput();
+    return;
+  }
+  phase_ = Phase::Idle;
+  armTimer(TimerPurpose::Idle, worker_.config().timeouts.client_idle_ms);
+  window_.releaseIfEmpty(worker_.buffers());
+  scratch_.reset(worker_.buffers());
+  if (worker_.draining()) {
+    closeGracefully();
+    return;
+  }
+  updateReading();
+}
+
+// ---- tunnels (after 101 Switching Protocols) ----
+
+void ClientConnection::startTunnel() {
+  phase_ = Phase::Tunnel;
+  releaseUpstreamHead();
+  armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+  flushToClient();
+  if (closing_ || upstream_ == nullptr) {
+    return;
+  }
+
+  // Bytes the client sent after its request belong to the new protocol.
+  if (window_.unparsed() > 0) {
+    WriteRequest* batch = upstreamBatch();
+    if (batch != nullptr) {
+      batch->add(window_.buffer, window_.at(window_.parsed), window_.unparsed());
+    }
+  }
+  window_.start = window_.parsed = window_.end;
+  flushToUpstream();
+  upstream_->startTunnel();
+  updateReading();
+}
+
+void ClientConnection::onTunnelData(IoBuffer* buffer, const char* data, size_t length) {
+  if (closing_) {
+    return;
+  }
+  queueToClient(buffer, data, length);
+  armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+  flushToClient();
+}
+
+void ClientConnection::onTunnelUpstreamEof() {
+  tunnel_upstream_eof_ = true;
+  if (client_eof_) {
+    close();
+    return;
+  }
+  shutdown_started_ = true;
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), onShutdown) != 0) {
+    close();
+  }
+}
+
+// ---- writing to the client ----
+
+WriteRequest* ClientConnection::clientBatch() {
+  if (client_batch_ == nullptr) {
+    client_batch_ = worker_.writes().acquire();
+  }
+  return client_batch_;
+}
+
+WriteRequest* ClientConnection::upstreamBatch() {
+  if (upstream_batch_ == nullptr) {
+    upstream_batch_ = worker_.writes().acquire();
+  }
+  return upstream_batch_;
+}
+
+void ClientConnection::queueToClient(IoBuffer* buffer, const char* data, size_t length) {
+  WriteRequest* batch = clientBatch();
+  if (batch != nullptr) {
+    batch->add(buffer, data, length);
+  }
+}
+
+void ClientConnection::flushToClient() {
+  if (closing_ || client_batch_ == nullptr || client_batch_->empty()) {
+    return;
+  }
+  WriteRequest* request = client_batch_;
+  client_batch_ = nullptr;
+  request->req.data = this;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  int rc = uv_write(&request->req, stream, request->bufs.data(),
+                    static_cast<unsigned>(request->bufs.size()), onWriteDone);
+  if (rc != 0) {
+    worker_.writes().release(request);
+    close();
+    return;
+  }
+  if (upstream_ != nullptr && stream->write_queue_size > kHighWater && !upstream_blocked_) {
+    upstream_blocked_ = true;
+    upstream_->setReadBlocked(true);
+  }
+}
+
+void ClientConnection::onWriteDone(uv_write_t* req, int status) noexcept {
+  auto* request = reinterpret_cast<WriteRequest*>(req);
+  auto* self = static_cast<ClientConnection*>(req->data);
+  self->worker_.writes().release(request);
+  if (self->closing_) {
+    return;
+  }
+  if (status != 0) {
+    self->close();
+    return;
+  }
+  size_t queued = self->tcp_.write_queue_size;
+  if (self->upstream_blocked_ && queued <= kLowWater) {
+    self->upstream_blocked_ = false;
+    if (self->upstream_ != nullptr) {
+      self->upstream_->setReadBlocked(false);
+    }
+  }
+  if (self->phase_ == Phase::Forwarding || self->phase_ == Phase::Tunnel) {
+    self->armTimer(TimerPurpose::Stall, self->worker_.config().timeouts.client_idle_ms);
+  }
+}
+
+// ---- locally generated responses ----
+
+void ClientConnection::sendProxyError(ProxyError error, std::string_view message) {
+  if (response_started_) {
+    abort();  // part of a response went out already: only closing can signal the error
+    return;
+  }
+  worker_.stats().proxy_errors++;
+  ProxyErrorInfo info = describe(error);
+
+  // Keep the connection only for upstream errors on a complete, keep-alive request.
+  bool upstream_error = info.status >= 502;
+  bool close_connection = !upstream_error || !keep_alive_ || request_has_body_ ||
+                          worker_.draining() || client_eof_;
+  if (upstream_batch_ != nullptr) {
+    worker_.writes().release(upstream_batch_);  // nothing of a refused request goes upstream
+    upstream_batch_ = nullptr;
+  }
+  if (upstream_ != nullptr) {
+    UpstreamConnection* upstream = upstream_;
+    upstream_ = nullptr;
+    upstream->detach();
+  }
+  releaseUpstreamHead();
+
+  size_t bound = proxyErrorSize(message.size());
+  char* out = scratch_.reserve(worker_.buffers(), bound);
+  if (out == nullptr) {
+    close();
+    return;
+  }
+  HeadWriter writer(out, bound);
+  writeProxyError(writer, error, message, close_connection);
+  scratch_.commit(writer.size());
+  queueToClient(scratch_.buffer, out, writer.size());
+  flushToClient();
+  finishLocalResponse(close_connection);
+}
+
+void ClientConnection::sendLocalReply() {
+  worker_.stats().local_replies++;
+  const LocalReply& reply = worker_.localReply();
+
+  // The body of a refused request is read and dropped only when it is small and framed by
+  // Content-Length; a client waiting for 100-continue might never send it.
+  bool small_body = !request_chunked_ && parser_.content_length <= kMaxDiscardedBody;
+  bool close_connection = !keep_alive_ || worker_.draining() || client_eof_ ||
+                          (request_has_body_ && (!small_body || expect_continue_));
+  size_t bound = localReplySize(reply);
+  char* out = scratch_.reserve(worker_.buffers(), bound);
+  if (out == nullptr) {
+    close();
+    return;
+  }
+  HeadWriter writer(out, bound);
+  writeLocalReply(writer, reply, close_connection);
+  if (writer.overflowed()) {
+    close();
+    return;
+  }
+  scratch_.commit(writer.size());
+  queueToClient(scratch_.buffer, out, writer.size());
+  flushToClient();
+  finishLocalResponse(close_connection);
+}
+
+void ClientConnection::finishLocalResponse(bool close_connection) {
+  if (closing_) {
+    return;
+  }
+  if (close_connection) {
+    closeGracefully();
+    return;
+  }
+
+  // Keep the connection: read the rest of the request (if any) and drop it.
+  response_started_ = true;
+  response_complete_ = true;
+  discard_body_ = true;
+  head_released_ = true;
+  window_.start = window_.parsed;
+  phase_ = Phase::Replying;
+  if (request_complete_) {
+    startNextRequest();
+    return;
+  }
+  parseInput();
+}
+
+// ---- closing ----
+
+void ClientConnection::startDrain() {
+  if (closing_) {
+    return;
+  }
+  if (phase_ == Phase::Idle) {
+    close();
+    return;
+  }
+  if (!response_started_) {
+    close_after_response_ = true;
+  }
+}
+
+void ClientConnection::closeGracefully() {
+  if (closing_ || phase_ == Phase::Closing) {
+    return;
+  }
+  phase_ = Phase::Closing;
+  flushToClient();
+  if (upstream_ != nullptr) {
+    UpstreamConnection* upstream = upstream_;
+    upstream_ = nullptr;
+    upstream->detach();
+  }
+  if (closing_) {
+    return;
+  }
+  if (client_eof_) {
+    // The client is gone for reading; the queued writes still complete before the close.
+    shutdown_started_ = true;
+  }
+
+  // Shut down our side after the queued writes, keep reading (and dropping) until EOF.
+  window_.start = window_.parsed = window_.end;
+  window_.releaseIfEmpty(worker_.buffers());
+  read_blocked_by_upstream_ = false;
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), onShutdown) != 0) {
+    close();
+    return;
+  }
+  shutdown_started_ = true;
+  armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+  updateReading();
+}
+
+void ClientConnection::onShutdown(uv_shutdown_t* req, int status) noexcept {
+  auto* self = static_cast<ClientConnection*>(req->data);
+  if (self->closing_) {
+    return;
+  }
+  if (status != 0 || self->client_eof_) {
+    self->close();
+    return;
+  }
+  self->armTimer(TimerPurpose::Linger, kLingerMs);
+}
+
+void ClientConnection::abort() { close(); }
+
+void ClientConnection::close() {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  phase_ = Phase::Closing;
+  if (pending_id_ != 0) {
+    uint64_t id = pending_id_;
+    pending_id_ = 0;
+    worker_.unregisterPending(id);
+    worker_.filter().onCancelled(id);
+  }
+  if (upstream_ != nullptr) {
+    UpstreamConnection* upstream = upstream_;
+    upstream_ = nullptr;
+    upstream->detach();
+  }
+  if (client_batch_ != nullptr) {
+    worker_.writes().release(client_batch_);
+    client_batch_ = nullptr;
+  }
+  if (upstream_batch_ != nullptr) {
+    worker_.writes().release(upstream_batch_);
+    upstream_batch_ = nullptr;
+  }
+  releaseUpstreamHead();
+  window_.reset(worker_.buffers());
+  scratch_.reset(worker_.buffers());
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
+}
+
+void ClientConnection::onHandleClosed(uv_handle_t* handle) noexcept {
+  auto* self = static_cast<ClientConnection*>(handle->data);
+  if (--self->open_handles_ == 0) {
+    self->worker_.onClientClosed(self);
+  }
+}
+
+// ---- reading control and timers ----
+
+void ClientConnection::updateReading() {
+  if (closing_) {
+    return;
+  }
+  bool buffer_full = !parsingAllowed() && phase_ != Phase::Closing &&
+                     phase_ != Phase::Tunnel && window_.live() >= kMaxBufferedBytes;
+  bool want = !client_eof_ && !read_blocked_by_upstream_ && !buffer_full;
+  if (want == reading_) {
+    return;
+  }
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  if (want) {
+    reading_ = uv_read_start(stream, onAlloc, onRead) == 0;
+  } else {
+    uv_read_stop(stream);
+    reading_ = false;
+  }
+}
+
+void ClientConnection::armTimer(TimerPurpose purpose, uint64_t timeout_ms) {
+  timer_purpose_ = purpose;
+  if (purpose == TimerPurpose::None || timeout_ms == 0) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uv_timer_start(&timer_, onTimer, timeout_ms, 0);
+}
+
+void ClientConnection::onTimer(uv_timer_t* timer) noexcept {
+  static_cast<ClientConnection*>(timer->data)->handleTimer();
+}
+
+void ClientConnection::handleTimer() {
+  switch (timer_purpose_) {
+    case TimerPurpose::None:
+      return;
+    case TimerPurpose::Idle:
+    case TimerPurpose::Linger:
+      close();
+      return;
+    case TimerPurpose::Head:
+      sendProxyError(ProxyError::RequestTimeout, "the request head did not arrive in time");
+      return;
+    case TimerPurpose::Stall:
+      // Waiting for the upstream is timed by the upstream connection.
+      if (phase_ == Phase::Connecting ||
+          (phase_ == Phase::Forwarding && request_complete_ && !response_started_)) {
+        armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
+        return;
+      }
+      abort();
+      return;
+  }
+}
+
+// ---- RequestContext ----
+
+std::string_view RequestContext::method() const {
+  return llhttp_method_name(static_cast<llhttp_method_t>(connection_.parser_.method));
+}
+
+std::string_view RequestContext::target() const {
+  if (!connection_.target_override_.empty()) {
+    return connection_.target_override_;
+  }
+  return connection_.spanText(connection_.url_offset_, connection_.url_length_);
+}
+
+int RequestContext::httpMajor() const { return connection_.parser_.http_major; }
+int RequestContext::httpMinor() const { return connection_.parser_.http_minor; }
+
+std::string_view RequestContext::clientAddress() const {
+  return std::string_view(connection_.peer_address_, connection_.peer_address_length_);
+}
+
+const sockaddr* RequestContext::clientSocketAddress() const {
+  return reinterpret_cast<const sockaddr*>(&connection_.peer_);
+}
+
+size_t RequestContext::headerCount() const { return connection_.headers_.size(); }
+
+HeaderField RequestContext::header(size_t index) const {
+  const auto& span = connection_.headers_[index];
+  return HeaderField{connection_.spanText(span.name_offset, span.name_length),
+                     connection_.spanText(span.value_offset, span.value_length)};
+}
+
+bool RequestContext::isRemoved(size_t index) const {
+  return connection_.headers_[index].removed;
+}
+
+bool RequestContext::findHeader(std::string_view name, std::string_view* value) const {
+  for (size_t i = 0; i < headerCount(); ++i) {
+    HeaderField field = header(i);
+    if (!isRemoved(i) && equalsIgnoreCase(field.name, name)) {
+      *value = field.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool RequestContext::removeHeader(size_t index) {
+  if (index >= headerCount() || isProxyOwned(connection_.headers_[index].kind)) {
+    return false;
+  }
+  connection_.headers_[index].removed = true;
+  return true;
+}
+
+size_t RequestContext::removeHeaders(std::string_view name) {
+  size_t removed = 0;
+  for (size_t i = 0; i < headerCount(); ++i) {
+    if (!isRemoved(i) && equalsIgnoreCase(header(i).name, name) && removeHeader(i)) {
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+bool RequestContext::addHeader(std::string_view name, std::string_view value) {
+  if (!isValidFieldName(name) || !isValidFieldValue(value) ||
+      isProxyOwned(classifyHeader(name))) {
+    return false;
+  }
+  auto offset = static_cast<uint32_t>(connection_.added_text_.size());
+  connection_.added_text_.append(name);
+  connection_.added_text_.append(value);
+  connection_.added_headers_.push_back(ClientConnection::AddedHeader{
+      offset, static_cast<uint32_t>(name.size()), static_cast<uint32_t>(value.size())});
+  return true;
+}
+
+bool RequestContext::setTarget(std::string_view target) {
+  if (!isValidOriginTarget(target)) {
+    return false;
+  }
+  connection_.target_override_.assign(target);
+  return true;
+}
+
+LocalReply& RequestContext::respond(int status) {
+  LocalReply& reply = connection_.worker_.localReply();
+  reply.clear();
+  reply.status = status;
+  return reply;
+}
+
+PendingRequest RequestContext::suspend() {
+  if (connection_.pending_id_ == 0) {
+    connection_.pending_id_ = connection_.worker_.registerPending(&connection_);
+  }
+  return PendingRequest(&connection_.worker_, connection_.pending_id_);
+}
+
+}  // namespace jwtgate::proxy

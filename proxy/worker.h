@@ -1,0 +1,139 @@
+// One event loop on one thread: accepts client connections from its own SO_REUSEPORT
+// listening sockets, forwards their requests through its own upstream pool and filter.
+// Nothing a worker touches on the request path is shared with another worker.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/client_connection.h"
+#include "proxy/intrusive_list.h"
+#include "proxy/io_buffer.h"
+#include "proxy/proxy_config.h"
+#include "proxy/request_filter.h"
+#include "proxy/upstream_pool.h"
+#include "proxy/write_request.h"
+
+namespace jwtgate::proxy {
+
+// Counts of outcomes, per worker (read by the worker's own thread only).
+// TODO(metrics): export through the admin endpoint once it exists.
+struct WorkerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t requests = 0;
+  uint64_t local_replies = 0;
+  uint64_t proxy_errors = 0;
+  uint64_t upstream_connects = 0;
+  uint64_t upstream_reuses = 0;
+  uint64_t upstream_retries = 0;
+  uint64_t accept_pauses = 0;
+};
+
+struct WorkerOptions {
+  const ProxyConfig* config = nullptr;  // outlives the worker
+  std::vector<int> listen_fds;          // bound, listening, non-blocking; the worker owns them
+  RequestFilterFactory filter_factory;  // empty: every request passes
+  // Open client connections of the whole process (limits.max_connections); outlives the
+  // worker. Touched on accept and close only.
+  std::atomic<uint32_t>* open_connections = nullptr;
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs the loop on the calling thread until it has drained (or was stopped) and every
+  // handle is closed. Returns 0 when uv_loop_close succeeded, else a libuv error code.
+  int run();
+
+  // Thread-safe. Drain: stop accepting, finish in-flight requests within timeouts.drain,
+  // then close everything. Stop: close everything now.
+  void requestDrain();
+  void requestStop();
+
+  // ---- for the connections of this worker (worker thread only) ----
+  uv_loop_t* loop() { return &loop_; }
+  const ProxyConfig& config() const { return *config_; }
+  BufferPool& buffers() { return buffers_; }
+  WritePool& writes() { return writes_; }
+  UpstreamPool& upstreams() { return upstreams_; }
+  RequestFilter& filter() { return *filter_; }
+  WorkerStats& stats() { return stats_; }
+  // The reply a filter fills through RequestContext::respond(); consumed at once.
+  LocalReply& localReply() { return local_reply_; }
+  bool draining() const { return draining_; }
+
+  void onClientClosed(ClientConnection* client);
+  void onUpstreamPoolEmpty();
+
+  // Suspended requests, by id (see PendingRequest).
+  uint64_t registerPending(ClientConnection* client);
+  void unregisterPending(uint64_t id);
+  ClientConnection* findPending(uint64_t id) const;
+
+ private:
+  struct Listener {
+    Worker* worker = nullptr;
+    uv_poll_t poll;
+    int fd = -1;
+    bool polling = false;
+  };
+
+  static void onListenerReadable(uv_poll_t* poll, int status, int events) noexcept;
+  static void onListenerClosed(uv_handle_t* handle) noexcept;
+  static void onCommand(uv_async_t* async) noexcept;
+  static void onAcceptTimer(uv_timer_t* timer) noexcept;
+  static void onDrainTimer(uv_timer_t* timer) noexcept;
+
+  void acceptBatch(Listener& listener);
+  bool admitConnection(int fd);
+  void pauseAccepting(uint64_t delay_ms);
+  void resumeAccepting();
+  void startDrain();
+  void closeListeners();
+  void closeAllClients();
+  void finishIfDone();
+  void closeOwnHandles();
+
+  const ProxyConfig* config_;
+  std::atomic<uint32_t>* open_connections_;
+  RequestFilterFactory filter_factory_;
+  uv_loop_t loop_;
+  uv_async_t command_async_;
+  uv_timer_t accept_timer_;
+  uv_timer_t drain_timer_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<int> pending_fds_;  // listening sockets not yet polled (before run)
+
+  BufferPool buffers_;
+  WritePool writes_;
+  UpstreamPool upstreams_;
+  std::unique_ptr<RequestFilter> filter_;
+  IntrusiveList<ClientConnection, &ClientConnection::worker_link_> clients_;
+  std::unordered_map<uint64_t, ClientConnection*> pending_;
+  uint64_t next_pending_id_ = 1;
+  WorkerStats stats_;
+  LocalReply local_reply_;
+
+  std::mutex command_mutex_;  // guards command_async_ against use after close
+  bool command_open_ = false;
+  std::atomic<uint8_t> command_{0};
+  bool draining_ = false;
+  bool stopping_ = false;
+  bool handles_closed_ = false;
+  bool loop_closed_ = false;
+  bool accept_paused_ = false;
+  uint64_t last_accept_warning_ms_ = 0;
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace jwtgate::proxy

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package jwtgate needs to build, test and benchmark.
+# Safe to run again: apt-get skips what is already installed.
+set -euo pipefail
+
+build_packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
+)
+test_packages=(
+  doctest-dev curl python3 python3-jwt python3-cryptography
+)
+bench_packages=(
+  libbenchmark-dev wrk haproxy nginx-light
+)
+
+want=("${build_packages[@]}")
+case "${1:-all}" in
+  build) ;;
+  all) want+=("${test_packages[@]}" "${bench_packages[@]}") ;;
+  *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+    || missing+=("$pkg")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

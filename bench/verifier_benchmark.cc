@@ -8,6 +8,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <map>
@@ -211,6 +212,9 @@ void BM_CachedTokenChecks(benchmark::State& state) {
 // while printing the usual console output.
 class CollectingReporter : public benchmark::ConsoleReporter {
  public:
+  // Colours only on a terminal: a custom reporter does not see --benchmark_color.
+  CollectingReporter() : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Defaults : OO_Tabular) {}
+
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 #include "support/test_signer.h"
@@ -69,7 +70,8 @@ std::string pythonInterpreter() {
 }
 
 std::string supportFile(std::string_view name) {
-  return std::string(JWTGATE_TEST_DATA_DIR) + "/../support/" + std::string(name);
+  // This file sits next to the scripts; CMake compiles it by its absolute path.
+  return (std::filesystem::path(__FILE__).parent_path() / name).string();
 }
 
 TempFile::TempFile(std::string_view contents) {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <openssl/err.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -485,6 +486,50 @@ TEST_SUITE("verifier/attacks") {
              hsToken(R"({"alg":"HS256"})", validPayload() + "garbage"), Status::PayloadNotJson},
         },
         hsKeys());
+  }
+
+  TEST_CASE("random edits of a valid token never crash and never verify") {
+    const std::string token = hsToken(R"({"alg":"HS256","kid":"k1"})", validPayload());
+    std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ";
+    alphabet.push_back('\0');
+    alphabet.push_back('\xff');
+    Verifier verifier;
+    const Policy policy = testPolicy();
+    REQUIRE(verifier.verify(token, policy, hsKeys(), kTestNow));
+    std::mt19937 random(20240601);
+    int accepted = 0;
+    for (int i = 0; i < 20000; ++i) {
+      std::string edited = token;
+      const int edits = 1 + static_cast<int>(random() % 3);
+      for (int e = 0; e < edits; ++e) {
+        const std::size_t at = random() % (edited.size() + 1);
+        const char c = alphabet[random() % alphabet.size()];
+        switch (random() % 4) {
+          case 0:
+            if (at < edited.size()) {
+              edited[at] = c;
+            }
+            break;
+          case 1:
+            edited.insert(at, 1, c);
+            break;
+          case 2:
+            if (at < edited.size()) {
+              edited.erase(at, 1);
+            }
+            break;
+          default:
+            edited.resize(at);
+            break;
+        }
+      }
+      if (edited != token && verifier.verify(edited, policy, hsKeys(), kTestNow)) {
+        CAPTURE(edited);
+        ++accepted;
+      }
+    }
+    CHECK(accepted == 0);
+    CHECK(ERR_peek_error() == 0);
   }
 }
 

@@ -354,6 +354,13 @@ int runVerify(const Args& args) {
     std::cout << "INVALID: " << verifier::describe(status) << " ["
               << verifier::toString(status) << "]\n";
     explainClaims(token, status, options->policy, now);
+    if (status == verifier::Status::KeyNotFound) {
+      std::cout << "  the key set has kids:";
+      for (const auto& key : keys->keys()) {
+        std::cout << " \"" << printable(key->kid().value_or("")) << "\"";
+      }
+      std::cout << "\n";
+    }
     printSegments(token, "(unverified)");
     return kExitInvalid;
   }

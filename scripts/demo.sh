@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh build
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Only the program: the test and bench packages are not needed for the demo.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DJWTGATE_TESTS=OFF \
+  -DJWTGATE_BENCH=OFF >/dev/null
 cmake --build build --target jwtgate -j "$(nproc)"
 exec ./build/jwtgate demo "$@"

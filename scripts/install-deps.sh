@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
+  libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp libcurl4-openssl-dev
 )
 test_packages=(
   doctest-dev curl python3 python3-jwt python3-cryptography

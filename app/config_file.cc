@@ -11,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+#include "auth/auth_config_yaml.h"
+
 namespace jwtgate::app {
 namespace {
 
@@ -31,11 +33,13 @@ constexpr std::array<Section, 0> kSections = {};
 // section.
 ConfigCheck checkTopLevelKeys(const YAML::Node& root, std::string_view file) {
   std::vector<std::string_view> allowed = proxy::proxyTopLevelKeys();
+  const auto& auth_keys = auth::authTopLevelKeys();
+  allowed.insert(allowed.end(), auth_keys.begin(), auth_keys.end());
   for (const Section& section : kSections) {
     allowed.push_back(section.key);
   }
   for (auto it = root.begin(); it != root.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: the iterator yields temporaries
     if (!key.IsScalar()) {
       return proxy::configErrorAt(key, file, "top-level keys must be plain names");
     }
@@ -81,6 +85,11 @@ Result<Config, ConfigError> readDocument(const YAML::Node& root, std::string_vie
       return makeError(std::move(*failed));
     }
   }
+  auto auth_sections = auth::parseAuthSections(root, file);
+  if (!auth_sections) {
+    return makeError(auth_sections.error());
+  }
+  config.auth = std::move(auth_sections).value();
   return config;
 }
 

@@ -3,9 +3,11 @@
 // every section, are errors that name the file and line.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "auth/auth_config.h"
 #include "proxy/config_yaml.h"
 #include "proxy/proxy_config.h"
 #include "verifier/result.h"
@@ -16,6 +18,9 @@ namespace jwtgate::app {
 // logging) get a member here and a reader in config_file.cc.
 struct Config {
   proxy::ProxyConfig proxy;
+  // The auth, providers and routes sections (auth/auth_config_yaml.h); null when the file
+  // has none of them.
+  std::shared_ptr<const auth::AuthConfig> auth;
 };
 
 // Reads and checks the file at `path`. Throws nothing.

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "app/check_config_command.h"
 #include "app/commands.h"
 #include "app/serve_command.h"
 
@@ -12,6 +13,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: jwtgate [serve] --config FILE    run the proxy\n"
+    "       jwtgate check-config FILE        check a configuration without starting\n"
     "       jwtgate demo                     run the built-in demo\n"
     "       jwtgate verify ...               verify one token against local keys\n"
     "       jwtgate decode TOKEN             show a token without verifying it\n"
@@ -34,6 +36,9 @@ int main(int argc, char** argv) {
   }
   if (command == "--config" || command.starts_with("--config=")) {
     return jwtgate::app::runServe(Args(argv + 1, argv + argc));
+  }
+  if (command == "check-config") {
+    return jwtgate::app::runCheckConfig(rest);
   }
   if (command == "verify") {
     return jwtgate::app::runVerify(rest);

@@ -4,8 +4,10 @@
 #include <csignal>
 #include <cstdio>
 #include <string_view>
+#include <utility>
 
 #include "app/config_file.h"
+#include "auth/auth_filter.h"
 #include "proxy/server.h"
 
 namespace jwtgate::app {
@@ -56,7 +58,16 @@ int runServe(const std::vector<std::string>& args) {
   // A client that disconnects mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto server = proxy::Server::create(config->proxy, nullptr);
+  // Authentication: one filter per worker when the file has routes (auth/auth_filter.h).
+  proxy::RequestFilterFactory filter;
+  if (config->auth) {
+    filter = auth::makeAuthFilterFactory(config->auth);
+    std::fprintf(stderr, "jwtgate: info: authentication: %s\n", config->auth->summary().c_str());
+  } else {
+    std::fprintf(stderr, "jwtgate: warn: no routes configured: requests are forwarded without "
+                         "authentication\n");
+  }
+  auto server = proxy::Server::create(config->proxy, std::move(filter));
   if (!server) {
     std::fprintf(stderr, "jwtgate: error: %s\n", server.error().c_str());
     return 1;

@@ -273,7 +273,7 @@ HostParts splitHost(std::string_view host) {
 
 Result<RouteTable, std::string> RouteTable::build(std::span<const RouteSpec> specs,
                                                   std::span<const std::string> provider_names,
-                                                  NoRouteStatus no_route) {
+                                                  NoRouteStatus no_route, BuildFailure* failure) {
   if (provider_names.size() > 0xFFFF) {
     return makeError(std::string("too many providers"));
   }
@@ -284,13 +284,19 @@ Result<RouteTable, std::string> RouteTable::build(std::span<const RouteSpec> spe
     const RouteSpec& spec = specs[i];
     Route route;
     route.name = spec.name;
-    if (auto problem = compilePath(spec.path, route)) {
-      return routeError(spec, i, *problem);
+    BuildFailure::Part part = BuildFailure::Part::Match;
+    std::optional<std::string> problem = compilePath(spec.path, route);
+    if (!problem) {
+      problem = compileMethodsAndHost(spec, route);
     }
-    if (auto problem = compileMethodsAndHost(spec, route)) {
-      return routeError(spec, i, *problem);
+    if (!problem) {
+      part = BuildFailure::Part::Requirement;
+      problem = compileRequirement(spec, provider_names, route);
     }
-    if (auto problem = compileRequirement(spec, provider_names, route)) {
+    if (problem) {
+      if (failure != nullptr) {
+        *failure = {i, part};
+      }
       return routeError(spec, i, *problem);
     }
     table.routes_.push_back(std::move(route));

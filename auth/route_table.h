@@ -136,11 +136,23 @@ class RouteTable {
   // routes, a small dedicated matcher (or RE2, not packaged for this build) would fix both.
   static constexpr std::size_t kMaxRegexInput = 4096;
 
+  // Where build() failed, so that a config loader can point at the line.
+  struct BuildFailure {
+    enum class Part : std::uint8_t {
+      Match,        // The path, methods or host.
+      Requirement,  // Providers, scopes, roles, claims.
+    };
+    std::size_t route = 0;
+    Part part = Part::Match;
+  };
+
   // Resolves provider names against `provider_names` (position = ProviderIndex) and compiles
-  // regexes. On failure returns a message naming the route and the problem.
+  // regexes. On failure returns a message naming the route and the problem, and fills
+  // `*failure` when given.
   static Result<RouteTable, std::string> build(std::span<const RouteSpec> specs,
                                                std::span<const std::string> provider_names,
-                                               NoRouteStatus no_route = NoRouteStatus::NotFound);
+                                               NoRouteStatus no_route = NoRouteStatus::NotFound,
+                                               BuildFailure* failure = nullptr);
 
   // The first route covering the request. `path` must already be normalised; `host` is the
   // Host header value (may be empty). Never throws; allocates only in std::regex.

@@ -311,34 +311,55 @@ def sanity_check(port, headers):
         raise RuntimeError(f"sanity request got {response.status}: {response.body[:200]!r}")
 
 
-def measure_row(bench, row):
-    service = row.start(bench)
-    port = service.port if service else bench.upstream.port
-    try:
-        sanity_check(port, row.headers)
-        run_wrk(bench, port, bench.warmup, row.headers)
-        runs = []
-        for repeat in range(bench.repeat):
-            before = harness.cpu_ticks(service.pid) if service else 0
-            result, raw = run_wrk(bench, port, bench.duration, row.headers)
-            after = harness.cpu_ticks(service.pid) if service else 0
-            served = max(result["requests"], 1)
-            result["cpu_us_per_req"] = (after - before) / CLK_TCK * 1e6 / served \
-                if service else None
-            if result["errors"] or result["non2xx"]:
-                log(f"  {row.name}: {result['errors']} socket errors, "
-                    f"{result['non2xx']} non-2xx responses")
-            # One connection: the latency the proxy adds without queueing behind others.
-            single, _ = run_wrk(bench, port, bench.single_duration, row.headers, 1)
-            result["p50_c1"] = single.get("p50")
-            result["p99_c1"] = single.get("p99")
-            log(f"  {row.name} run {repeat + 1}: {result['rps']:.0f} req/s, "
-                f"p50 {result.get('p50', 0):.0f} us, p50 at -c1 {single.get('p50', 0):.0f} us")
-            runs.append(result)
-        return summarize(runs)
-    finally:
+def measure_once(bench, row, service, port, repeat):
+    """One wrk run at full concurrency (with the proxy's CPU time), then one at -c1."""
+    run_wrk(bench, port, bench.warmup, row.headers)
+    before = harness.cpu_ticks(service.pid) if service else 0
+    result, _ = run_wrk(bench, port, bench.duration, row.headers)
+    after = harness.cpu_ticks(service.pid) if service else 0
+    served = max(result["requests"], 1)
+    result["cpu_us_per_req"] = (after - before) / CLK_TCK * 1e6 / served if service else None
+    if result["errors"] or result["non2xx"]:
+        log(f"  {row.name}: {result['errors']} socket errors, "
+            f"{result['non2xx']} non-2xx responses")
+
+    # One connection: the latency the proxy adds without queueing behind others.
+    single, _ = run_wrk(bench, port, bench.single_duration, row.headers, 1)
+    result["p50_c1"] = single.get("p50")
+    result["p99_c1"] = single.get("p99")
+    log(f"  {row.name} run {repeat + 1}: {result['rps']:.0f} req/s, "
+        f"p50 {result.get('p50', 0):.0f} us, CPU {result['cpu_us_per_req'] or 0:.2f} us/req, "
+        f"p50 at -c1 {single.get('p50', 0):.0f} us")
+    return result
+
+
+def measure_load(bench, rows):
+    """Starts every row's server, then runs the rows round-robin, `repeat` rounds, so that
+    a slow period of a noisy machine spreads over all rows instead of hitting one."""
+    services = {}
+    for row in rows:
+        try:
+            service = row.start(bench)
+            sanity_check(service.port if service else bench.upstream.port, row.headers)
+            services[row.name] = service
+        except Exception as error:  # one broken row must not hide the others
+            log(f"  {row.name} failed to start: {error}")
+    runs = {name: [] for name in services}
+    for repeat in range(bench.repeat):
+        log(f"round {repeat + 1} of {bench.repeat}")
+        for row in rows:
+            if row.name not in services:
+                continue
+            service = services[row.name]
+            port = service.port if service else bench.upstream.port
+            try:
+                runs[row.name].append(measure_once(bench, row, service, port, repeat))
+            except Exception as error:
+                log(f"  {row.name} run failed: {error}")
+    for service in services.values():
         if service:
             service.release()
+    return {name: summarize(found) for name, found in runs.items() if found}
 
 
 def summarize(runs):
@@ -550,11 +571,12 @@ def versions():
 
 
 def main():
+    global PROXY_CPU
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jwtgate", default=os.environ.get(
         "JWTGATE_BIN", os.path.join(ROOT, "build", "jwtgate")))
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per row")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row (median taken)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
@@ -563,6 +585,9 @@ def main():
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--proxy-cpu", default=PROXY_CPU,
+                        help=f"CPU for the proxy under test (default {PROXY_CPU}; {LOAD_CPU} "
+                             "puts it beside wrk and the upstream: no cross-CPU wake-ups)")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 repetition")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -575,6 +600,7 @@ def main():
     if not os.access(args.jwtgate, os.X_OK):
         sys.exit(f"no jwtgate binary at {args.jwtgate} (use --jwtgate or JWTGATE_BIN)")
     harness.BIN = args.jwtgate
+    PROXY_CPU = args.proxy_cpu
     fd_limit = raise_fd_limit()
     if fd_limit < args.idle_clients + 1000:
         log(f"fd limit {fd_limit} is too low for {args.idle_clients} clients; lowering")
@@ -588,12 +614,7 @@ def main():
     try:
         bench.upstream = start_upstream(bench)
         if not args.skip_load:
-            for row in rows:
-                log(f"row {row.name}")
-                try:
-                    results[row.name] = measure_row(bench, row)
-                except Exception as error:  # one broken row must not hide the others
-                    log(f"  {row.name} failed: {error}")
+            results = measure_load(bench, rows)
         if not args.skip_memory:
             for row in rows:
                 if row.name == "direct" or not row.memory:

@@ -148,8 +148,8 @@ const llhttp_settings_t& ClientConnection::parserSettings() {
 void ClientConnection::start(int fd) {
   uv_tcp_init(worker_.loop(), &tcp_);
   tcp_.data = this;
-  uv_timer_init(worker_.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(worker_.loop(), onTimer, this);
+  timer_.handle()->data = this;
   open_handles_ = 2;
   if (uv_tcp_open(&tcp_, fd) != 0) {
     ::close(fd);
@@ -252,6 +252,8 @@ void ClientConnection::handleEof() {
       upstream_->shutdownWrite();
       return;
     case Phase::Filtering:
+      close();  // nothing went upstream yet; the filter's pending work is cancelled
+      return;
     case Phase::Connecting:
     case Phase::Forwarding:
     case Phase::Replying:
@@ -368,10 +370,7 @@ bool ClientConnection::handleParseStop(llhttp_errno_t status) {
 void ClientConnection::onRequestComplete() {
   request_complete_ = true;
   if (phase_ == Phase::Forwarding && request_chunked_) {
-    WriteRequest* batch = upstreamBatch();
-    if (batch != nullptr) {
-      batch->addStatic(kLastChunk);
-    }
+    queueLastChunk(upstreamBatch(), request_trailers_.get());
   }
   if (phase_ == Phase::Replying) {
     // The local reply is out (or queued) and the discarded body has ended.
@@ -405,7 +404,8 @@ int ClientConnection::onUrl(llhttp_t* parser, const char* at, size_t length) noe
 int ClientConnection::onHeaderField(llhttp_t* parser, const char* at, size_t length) noexcept {
   ClientConnection* self = fromParser(parser);
   if (self->head_done_) {
-    return 0;  // chunked trailer fields are not forwarded
+    self->requestTrailers().addNamePiece(std::string_view(at, length));
+    return 0;
   }
   if (!self->in_field_) {
     if (self->headers_.size() >= self->worker_.config().limits.max_header_count) {
@@ -439,13 +439,17 @@ int ClientConnection::onHeaderFieldComplete(llhttp_t* parser) noexcept {
 int ClientConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t length) noexcept {
   ClientConnection* self = fromParser(parser);
   if (self->head_done_) {
+    self->requestTrailers().addValuePiece(std::string_view(at, length));
     return 0;
   }
   HeaderSpan& span = self->headers_.back();
   uint32_t offset = self->offsetFromStart(at);
+  if (length == 0) {
+    return 0;  // llhttp reports an empty value as an empty piece at the next line
+  }
   if (!self->in_value_) {
     // Between the colon and the value only SP and HTAB may appear; a line break there is a
-    // folded value ("Name:\r\n value").
+    // folded value ("Name:\r\n value"), which llhttp hands over as one piece.
     for (uint32_t i = span.name_offset + span.name_length + 1; i < offset; ++i) {
       char c = *self->window_.at(self->window_.start + i);
       if (c != ' ' && c != '\t') {
@@ -469,6 +473,7 @@ int ClientConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t len
 int ClientConnection::onHeaderValueComplete(llhttp_t* parser) noexcept {
   ClientConnection* self = fromParser(parser);
   if (self->head_done_) {
+    self->requestTrailers().endField();
     return 0;
   }
   self->in_value_ = false;
@@ -580,7 +585,8 @@ bool ClientConnection::validateTarget() {
   // field's value, and forwarded in origin-form; anything else is ambiguous.
   std::string_view rest;
   for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
-    if (target.size() > scheme.size() && equalsIgnoreCase(target.substr(0, scheme.size()), scheme)) {
+    if (target.size() > scheme.size() &&
+        equalsIgnoreCase(target.substr(0, scheme.size()), scheme)) {
       rest = target.substr(scheme.size());
     }
   }
@@ -592,8 +598,8 @@ bool ClientConnection::validateTarget() {
     sendProxyError(ProxyError::BadRequest, "the request target must be a path on this host");
     return false;
   }
-  std::string_view path = path_start == std::string_view::npos ? std::string_view()
-                                                              : rest.substr(path_start);
+  std::string_view path =
+      path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
   if (path.empty() || path.front() == '?') {
     target_override_ = "/";
     target_override_.append(path);
@@ -637,8 +643,8 @@ bool ClientConnection::validateFields() {
 
   // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
   if (hosts > 1 || (hosts == 0 && client_minor_ == 1)) {
-    sendProxyError(ProxyError::BadRequest, hosts > 1 ? "more than one Host field"
-                                                     : "missing Host field");
+    sendProxyError(ProxyError::BadRequest,
+                   hosts > 1 ? "more than one Host field" : "missing Host field");
     return false;
   }
   if (options.tooManyNames() || forwarded_for > kMaxForwardedFor) {
@@ -823,7 +829,7 @@ bool ClientConnection::buildUpstreamHead() {
   if (upgrade_requested_ || te_trailers_) {
     writer.append("Connection: ");
     writer.append(upgrade_requested_ && te_trailers_ ? "upgrade, te"
-                                                      : (upgrade_requested_ ? "upgrade" : "te"));
+                                                     : (upgrade_requested_ ? "upgrade" : "te"));
     writer.append(kCrlf);
   }
   writer.append(kCrlf);
@@ -917,8 +923,12 @@ void ClientConnection::flushToUpstream() {
     return;  // the upstream reports the failure from its close callback
   }
   upstream_->requestProgress();
-  if (upstream_->stream()->write_queue_size > kHighWater && !read_blocked_by_upstream_) {
+  size_t queued = upstream_->stream()->write_queue_size;
+  if (queued > kHighWater && !read_blocked_by_upstream_) {
     read_blocked_by_upstream_ = true;
+    updateReading();
+  } else if (queued <= kLowWater && read_blocked_by_upstream_) {
+    read_blocked_by_upstream_ = false;
     updateReading();
   }
 }
@@ -950,7 +960,9 @@ void ClientConnection::onUpstreamFailed(UpstreamFailure failure) {
     retryOnFreshConnection();
     return;
   }
-  sendProxyError(failureError(failure), failureMessage(failure));
+  std::string_view message = failureMessage(failure);
+  worker_.warnUpstreamFailure(message.data());
+  sendProxyError(failureError(failure), message);
 }
 
 void ClientConnection::retryOnFreshConnection() {
@@ -1089,10 +1101,7 @@ void ClientConnection::onResponseComplete() {
     return;
   }
   if (response_chunked_) {
-    WriteRequest* batch = clientBatch();
-    if (batch != nullptr) {
-      batch->addStatic(kLastChunk);
-    }
+    queueLastChunk(clientBatch(), response_trailers_.get());
   }
   response_complete_ = true;
   flushToClient();
@@ -1138,6 +1147,11 @@ void ClientConnection::resetRequestState() {
   upstream_reused_ = false;
   response_started_ = response_chunked_ = response_until_close_ = false;
   response_complete_ = tunnel_accepted_ = false;
+  for (TrailerFields* trailers : {request_trailers_.get(), response_trailers_.get()}) {
+    if (trailers != nullptr) {
+      trailers->clear();
+    }
+  }
 }
 
 void ClientConnection::startNextRequest() {
@@ -1214,6 +1228,44 @@ void ClientConnection::onTunnelUpstreamEof() {
   }
 }
 
+TrailerFields& ClientConnection::trailers() {
+  if (response_trailers_ == nullptr) {
+    response_trailers_ = std::make_unique<TrailerFields>();
+  }
+  return *response_trailers_;
+}
+
+TrailerFields& ClientConnection::requestTrailers() {
+  if (request_trailers_ == nullptr) {
+    request_trailers_ = std::make_unique<TrailerFields>();
+  }
+  return *request_trailers_;
+}
+
+void ClientConnection::queueLastChunk(WriteRequest* batch, TrailerFields* trailers) {
+  if (batch == nullptr) {
+    return;
+  }
+  if (trailers == nullptr || trailers->empty()) {
+    batch->addStatic(kLastChunk);
+    return;
+  }
+
+  // last-chunk, the trailer section collected from the parser, and the final CRLF.
+  const std::string& text = trailers->text();
+  char* out = scratch_.reserve(worker_.buffers(), text.size() + 5);
+  if (out == nullptr) {
+    batch->addStatic(kLastChunk);
+    return;
+  }
+  std::memcpy(out, "0\r\n", 3);
+  std::memcpy(out + 3, text.data(), text.size());
+  std::memcpy(out + 3 + text.size(), "\r\n", 2);
+  scratch_.commit(text.size() + 5);
+  batch->add(scratch_.buffer, out, text.size() + 5);
+  trailers->clear();
+}
+
 // ---- writing to the client ----
 
 WriteRequest* ClientConnection::clientBatch() {
@@ -1245,12 +1297,12 @@ void ClientConnection::flushToClient() {
   client_batch_ = nullptr;
   request->req.data = this;
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  int rc = uv_write(&request->req, stream, request->bufs.data(),
-                    static_cast<unsigned>(request->bufs.size()), onWriteDone);
-  if (rc != 0) {
-    worker_.writes().release(request);
+  if (sendWrite(stream, request, worker_.writes(), onWriteDone) != 0) {
     close();
     return;
+  }
+  if (phase_ == Phase::Forwarding || phase_ == Phase::Tunnel) {
+    armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
   }
   if (upstream_ != nullptr && stream->write_queue_size > kHighWater && !upstream_blocked_) {
     upstream_blocked_ = true;
@@ -1293,8 +1345,8 @@ void ClientConnection::sendProxyError(ProxyError error, std::string_view message
 
   // Keep the connection only for upstream errors on a complete, keep-alive request.
   bool upstream_error = info.status >= 502;
-  bool close_connection = !upstream_error || !keep_alive_ || request_has_body_ ||
-                          worker_.draining() || client_eof_;
+  bool close_connection =
+      !upstream_error || !keep_alive_ || request_has_body_ || worker_.draining() || client_eof_;
   if (upstream_batch_ != nullptr) {
     worker_.writes().release(upstream_batch_);  // nothing of a refused request goes upstream
     upstream_batch_ = nullptr;
@@ -1460,9 +1512,9 @@ void ClientConnection::close() {
   releaseUpstreamHead();
   window_.reset(worker_.buffers());
   scratch_.reset(worker_.buffers());
-  uv_timer_stop(&timer_);
+  timer_.disarm();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
+  uv_close(timer_.handle(), onHandleClosed);
 }
 
 void ClientConnection::onHandleClosed(uv_handle_t* handle) noexcept {
@@ -1478,8 +1530,8 @@ void ClientConnection::updateReading() {
   if (closing_) {
     return;
   }
-  bool buffer_full = !parsingAllowed() && phase_ != Phase::Closing &&
-                     phase_ != Phase::Tunnel && window_.live() >= kMaxBufferedBytes;
+  bool buffer_full = !parsingAllowed() && phase_ != Phase::Closing && phase_ != Phase::Tunnel &&
+                     window_.live() >= kMaxBufferedBytes;
   bool want = !client_eof_ && !read_blocked_by_upstream_ && !buffer_full;
   if (want == reading_) {
     return;
@@ -1496,14 +1548,14 @@ void ClientConnection::updateReading() {
 void ClientConnection::armTimer(TimerPurpose purpose, uint64_t timeout_ms) {
   timer_purpose_ = purpose;
   if (purpose == TimerPurpose::None || timeout_ms == 0) {
-    uv_timer_stop(&timer_);
+    timer_.disarm();
     return;
   }
-  uv_timer_start(&timer_, onTimer, timeout_ms, 0);
+  timer_.arm(timeout_ms);
 }
 
-void ClientConnection::onTimer(uv_timer_t* timer) noexcept {
-  static_cast<ClientConnection*>(timer->data)->handleTimer();
+void ClientConnection::onTimer(void* owner) noexcept {
+  static_cast<ClientConnection*>(owner)->handleTimer();
 }
 
 void ClientConnection::handleTimer() {
@@ -1561,9 +1613,7 @@ HeaderField RequestContext::header(size_t index) const {
                      connection_.spanText(span.value_offset, span.value_length)};
 }
 
-bool RequestContext::isRemoved(size_t index) const {
-  return connection_.headers_[index].removed;
-}
+bool RequestContext::isRemoved(size_t index) const { return connection_.headers_[index].removed; }
 
 bool RequestContext::findHeader(std::string_view name, std::string_view* value) const {
   for (size_t i = 0; i < headerCount(); ++i) {
@@ -1595,8 +1645,7 @@ size_t RequestContext::removeHeaders(std::string_view name) {
 }
 
 bool RequestContext::addHeader(std::string_view name, std::string_view value) {
-  if (!isValidFieldName(name) || !isValidFieldValue(value) ||
-      isProxyOwned(classifyHeader(name))) {
+  if (!isValidFieldName(name) || !isValidFieldValue(value) || isProxyOwned(classifyHeader(name))) {
     return false;
   }
   auto offset = static_cast<uint32_t>(connection_.added_text_.size());

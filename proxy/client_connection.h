@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,8 +19,10 @@
 #include "proxy/http_headers.h"
 #include "proxy/intrusive_list.h"
 #include "proxy/io_buffer.h"
+#include "proxy/lazy_timer.h"
 #include "proxy/local_response.h"
 #include "proxy/request_filter.h"
+#include "proxy/trailer_fields.h"
 #include "proxy/upstream_connection.h"
 
 namespace jwtgate::proxy {
@@ -51,6 +54,9 @@ class ClientConnection {
   // Returns 0 (body follows), 1 (no body: HEAD, 1xx, 204, 304, 101) or -1 (invalid).
   int onResponseHead(UpstreamConnection& upstream);
   void onResponseBody(IoBuffer* buffer, const char* data, size_t length);
+  // Where the response's trailer fields go (forwarded after the last chunk when the body is
+  // re-sent chunked).
+  TrailerFields& trailers();
   void onResponseComplete();
   // Bytes after a 101 head, and later tunnel traffic from the upstream.
   void onTunnelData(IoBuffer* buffer, const char* data, size_t length);
@@ -124,7 +130,7 @@ class ClientConnection {
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void onWriteDone(uv_write_t* req, int status) noexcept;
   static void onShutdown(uv_shutdown_t* req, int status) noexcept;
-  static void onTimer(uv_timer_t* timer) noexcept;
+  static void onTimer(void* owner) noexcept;
   static void onHandleClosed(uv_handle_t* handle) noexcept;
 
   // Reading and parsing.
@@ -166,6 +172,8 @@ class ClientConnection {
   void sendLocalReply();
   void finishLocalResponse(bool close_connection);
   void queueToClient(IoBuffer* buffer, const char* data, size_t length);
+  void queueLastChunk(WriteRequest* batch, TrailerFields* trailers);
+  TrailerFields& requestTrailers();
   WriteRequest* clientBatch();
   WriteRequest* upstreamBatch();
   void closeGracefully();
@@ -178,7 +186,7 @@ class ClientConnection {
 
   Worker& worker_;
   uv_tcp_t tcp_;
-  uv_timer_t timer_;
+  LazyTimer timer_;
   uv_shutdown_t shutdown_req_;
   llhttp_t parser_;
   RequestContext filter_context_;
@@ -194,6 +202,9 @@ class ClientConnection {
   std::vector<AddedHeader> added_headers_;
   std::string added_text_;
   std::string target_override_;
+  // Trailer sections of chunked bodies, made on the first trailer field (they are rare).
+  std::unique_ptr<TrailerFields> request_trailers_;
+  std::unique_ptr<TrailerFields> response_trailers_;
   uint32_t url_offset_ = 0;
   uint32_t url_length_ = 0;
   bool in_field_ = false;
@@ -232,7 +243,7 @@ class ClientConnection {
 
   // Response facts.
   bool response_started_ = false;
-  bool response_chunked_ = false;     // re-encoded as chunked for the client
+  bool response_chunked_ = false;      // re-encoded as chunked for the client
   bool response_until_close_ = false;  // the client connection ends the body
   bool response_complete_ = false;
   bool tunnel_accepted_ = false;

@@ -45,7 +45,7 @@ bool multiplyChecked(uint64_t value, uint64_t factor, uint64_t* out) {
 
 // Splits "host:port" or "[v6]:port"; the host comes back without brackets.
 Result<std::pair<std::string, uint16_t>, std::string> splitHostPort(std::string_view text,
-                                                                     bool allow_port_zero) {
+                                                                    bool allow_port_zero) {
   std::string_view host;
   std::string_view port;
   if (!text.empty() && text.front() == '[') {

@@ -111,8 +111,8 @@ ConfigCheck readLimits(const YAML::Node& node, std::string_view file, Limits* li
     if (auto failed = readValue(item, file, "max_header_bytes", parseSize, &value)) {
       return failed;
     }
-    if (auto failed = checkRange(item, file, "max_header_bytes", value, kMinHeaderBytes,
-                                 kMaxHeaderBytes)) {
+    if (auto failed =
+            checkRange(item, file, "max_header_bytes", value, kMinHeaderBytes, kMaxHeaderBytes)) {
       return failed;
     }
     limits->max_header_bytes = static_cast<size_t>(value);
@@ -165,10 +165,9 @@ ConfigCheck readTimeouts(const YAML::Node& node, std::string_view file, Timeouts
       {"upstream_response", &timeouts->upstream_response_ms},
       {"drain", &timeouts->drain_ms},
   };
-  if (auto failed = checkMappingKeys(node,
-                                     {"request_header", "client_idle", "upstream_connect",
-                                      "upstream_response", "drain"},
-                                     file, kTimeouts)) {
+  if (auto failed = checkMappingKeys(
+          node, {"request_header", "client_idle", "upstream_connect", "upstream_response", "drain"},
+          file, kTimeouts)) {
     return failed;
   }
   if (node.IsNull()) {
@@ -214,8 +213,8 @@ ConfigCheck readProxyKeys(const YAML::Node& root, std::string_view file, ProxyCo
     }
   }
   if (const YAML::Node trust = root[std::string(kTrustForwarded)]) {
-    if (auto failed = readValue(trust, file, kTrustForwarded, parseBool,
-                                &config->trust_forwarded)) {
+    if (auto failed =
+            readValue(trust, file, kTrustForwarded, parseBool, &config->trust_forwarded)) {
       return failed;
     }
   }
@@ -245,8 +244,9 @@ ConfigError configErrorAt(const YAML::Node& node, std::string_view file, std::st
   return ConfigError{std::string(file), lineOf(node), std::move(message)};
 }
 
-ConfigCheck checkMappingKeys(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
-                             std::string_view file, std::string_view where) {
+ConfigCheck checkMappingKeys(const YAML::Node& node,
+                             std::initializer_list<std::string_view> allowed, std::string_view file,
+                             std::string_view where) {
   if (node.IsNull()) {
     return std::nullopt;
   }
@@ -254,7 +254,7 @@ ConfigCheck checkMappingKeys(const YAML::Node& node, std::initializer_list<std::
     return configErrorAt(node, file, std::string(where) + ": expected a mapping of keys");
   }
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: the iterator yields temporaries
     if (!key.IsScalar()) {
       return configErrorAt(key, file, std::string(where) + ": keys must be plain names");
     }
@@ -287,12 +287,11 @@ Result<std::string, ConfigError> scalarText(const YAML::Node& node, std::string_
 
 const std::vector<std::string_view>& proxyTopLevelKeys() {
   static const std::vector<std::string_view> keys = {kListen,         kUpstream, kWorkers,
-                                                      kTrustForwarded, kLimits,   kTimeouts};
+                                                     kTrustForwarded, kLimits,   kTimeouts};
   return keys;
 }
 
-Result<ProxyConfig, ConfigError> parseProxySettings(const YAML::Node& root,
-                                                    std::string_view file) {
+Result<ProxyConfig, ConfigError> parseProxySettings(const YAML::Node& root, std::string_view file) {
   ProxyConfig config;
   try {
     if (!root.IsMap()) {

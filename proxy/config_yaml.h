@@ -34,8 +34,9 @@ ConfigError configErrorAt(const YAML::Node& node, std::string_view file, std::st
 
 // Fails when `node` is not a mapping, or when it has a key outside `allowed`. A null node
 // (an empty section such as `limits:`) passes. `where` names the section in messages.
-ConfigCheck checkMappingKeys(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
-                             std::string_view file, std::string_view where);
+ConfigCheck checkMappingKeys(const YAML::Node& node,
+                             std::initializer_list<std::string_view> allowed, std::string_view file,
+                             std::string_view where);
 
 // Returns the node's scalar text, or an error when it is a list, a mapping or null.
 Result<std::string, ConfigError> scalarText(const YAML::Node& node, std::string_view file,
@@ -47,7 +48,6 @@ const std::vector<std::string_view>& proxyTopLevelKeys();
 
 // Reads the proxy's keys from the document root. Missing optional keys keep their defaults;
 // `listen` and `upstream` are required. Throws nothing.
-Result<ProxyConfig, ConfigError> parseProxySettings(const YAML::Node& root,
-                                                    std::string_view file);
+Result<ProxyConfig, ConfigError> parseProxySettings(const YAML::Node& root, std::string_view file);
 
 }  // namespace jwtgate::proxy

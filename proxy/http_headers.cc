@@ -78,10 +78,10 @@ HeaderKind classifyHeader(std::string_view name) {
       return equalsIgnoreCase(name, "keep-alive") ? HeaderKind::KeepAlive : HeaderKind::Other;
     case 14:
       return equalsIgnoreCase(name, "content-length") ? HeaderKind::ContentLength
-                                                       : HeaderKind::Other;
+                                                      : HeaderKind::Other;
     case 15:
       return equalsIgnoreCase(name, "x-forwarded-for") ? HeaderKind::XForwardedFor
-                                                        : HeaderKind::Other;
+                                                       : HeaderKind::Other;
     case 16:
       if (equalsIgnoreCase(name, "proxy-connection")) {
         return HeaderKind::ProxyConnection;
@@ -95,7 +95,7 @@ HeaderKind classifyHeader(std::string_view name) {
         return HeaderKind::TransferEncoding;
       }
       return equalsIgnoreCase(name, "x-forwarded-proto") ? HeaderKind::XForwardedProto
-                                                          : HeaderKind::Other;
+                                                         : HeaderKind::Other;
     default:
       return HeaderKind::Other;
   }

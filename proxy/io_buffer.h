@@ -60,9 +60,7 @@ struct ReadWindow {
   uint32_t end = 0;
 
   char* at(uint32_t offset) const { return buffer->data() + offset; }
-  uint32_t offsetOf(const char* p) const {
-    return static_cast<uint32_t>(p - buffer->data());
-  }
+  uint32_t offsetOf(const char* p) const { return static_cast<uint32_t>(p - buffer->data()); }
   uint32_t unparsed() const { return end - parsed; }
   uint32_t live() const { return end - start; }
   uint32_t space() const { return buffer == nullptr ? 0 : buffer->capacity - end; }

@@ -13,14 +13,14 @@
 namespace jwtgate::proxy {
 
 enum class ProxyError : uint8_t {
-  BadRequest,           // 400: malformed or ambiguous framing, invalid fields
-  RequestTimeout,       // 408: the request head did not arrive in time
-  BodyTooLarge,         // 413: beyond limits.max_body_bytes
-  HeadersTooLarge,      // 431: beyond limits.max_header_bytes or max_header_count
-  InternalError,        // 500: the proxy could not handle the request (out of memory)
-  UpstreamUnreachable,  // 502: connection refused or reset, invalid upstream response
+  BadRequest,              // 400: malformed or ambiguous framing, invalid fields
+  RequestTimeout,          // 408: the request head did not arrive in time
+  BodyTooLarge,            // 413: beyond limits.max_body_bytes
+  HeadersTooLarge,         // 431: beyond limits.max_header_bytes or max_header_count
+  InternalError,           // 500: the proxy could not handle the request (out of memory)
+  UpstreamUnreachable,     // 502: connection refused or reset, invalid upstream response
   UpstreamConnectTimeout,  // 503: the upstream did not accept the connection in time
-  UpstreamTimeout,      // 504: no response byte within timeouts.upstream_response
+  UpstreamTimeout,         // 504: no response byte within timeouts.upstream_response
 };
 
 struct ProxyErrorInfo {

@@ -42,17 +42,17 @@ struct Limits {
 
 // Every value is in milliseconds; 0 turns the timeout off (for `drain`: do not wait).
 struct Timeouts {
-  uint64_t request_header_ms = 10'000;  // whole request head; beyond -> 408
-  uint64_t client_idle_ms = 60'000;     // keep-alive idle, and stalled transfers
-  uint64_t upstream_connect_ms = 2'000;  // beyond -> 503
+  uint64_t request_header_ms = 10'000;     // whole request head; beyond -> 408
+  uint64_t client_idle_ms = 60'000;        // keep-alive idle, and stalled transfers
+  uint64_t upstream_connect_ms = 2'000;    // beyond -> 503
   uint64_t upstream_response_ms = 30'000;  // until the first response byte; beyond -> 504
-  uint64_t drain_ms = 15'000;           // after SIGTERM/SIGINT, for in-flight requests
+  uint64_t drain_ms = 15'000;              // after SIGTERM/SIGINT, for in-flight requests
 };
 
 struct ProxyConfig {
   std::vector<ListenAddress> listen;
   UpstreamAddress upstream;
-  uint32_t workers = 1;      // resolved: `auto` becomes the number of usable cores
+  uint32_t workers = 1;          // resolved: `auto` becomes the number of usable cores
   bool trust_forwarded = false;  // keep incoming X-Forwarded-Proto/-Host when true
   Limits limits;
   Timeouts timeouts;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <uv.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -137,10 +138,15 @@ class RequestFilter {
 
   // A suspended request's connection closed before resume().
   virtual void onCancelled(uint64_t pending_id) { (void)pending_id; }
+
+  // The worker is shutting down (every client connection is closed): close the libuv
+  // handles the filter opened on the worker's loop, so that the loop can end.
+  virtual void close() {}
 };
 
-// Makes one filter per worker; called on the worker's thread before it accepts anything.
-using RequestFilterFactory = std::function<std::unique_ptr<RequestFilter>()>;
+// Makes one filter per worker; called on the worker's thread, with the worker's loop (for
+// asynchronous work such as key fetches), before the worker accepts anything.
+using RequestFilterFactory = std::function<std::unique_ptr<RequestFilter>(uv_loop_t* loop)>;
 
 // The filter used when none is configured: every request passes unchanged.
 class PassThroughFilter final : public RequestFilter {

@@ -127,7 +127,8 @@ void Server::onSignal(uv_signal_t* handle, int signum) noexcept {
   auto* self = static_cast<Server*>(handle->data);
   self->signals_seen_++;
   if (self->signals_seen_ == 1) {
-    logMessage(LogLevel::Info, "%s: draining (up to %llu ms)", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+    logMessage(LogLevel::Info, "%s: draining (up to %llu ms)",
+               signum == SIGTERM ? "SIGTERM" : "SIGINT",
                static_cast<unsigned long long>(self->config_.timeouts.drain_ms));
     for (auto& worker : self->workers_) {
       worker->requestDrain();

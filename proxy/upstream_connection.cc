@@ -60,8 +60,8 @@ int UpstreamConnection::connect(ClientConnection* client) {
     uv_tcp_nodelay(&handle_.tcp, 1);
     handle_.tcp.data = this;
   }
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
+  timer_.init(loop, onTimer, this);
+  timer_.handle()->data = this;
   open_handles_ = 2;
   connect_req_.data = this;
 
@@ -155,11 +155,13 @@ bool UpstreamConnection::write(WriteRequest* request) {
     return false;
   }
   request->req.data = this;
-  int rc = uv_write(&request->req, stream(), request->bufs.data(),
-                    static_cast<unsigned>(request->bufs.size()), onWriteDone);
-  if (rc != 0) {
-    worker_.writes().release(request);
-    fail((UpstreamFailure::Closed));
+  if (sendWrite(stream(), request, worker_.writes(), onWriteDone) != 0) {
+    // A reset while writing usually means the upstream closed a pooled connection; the
+    // client hears of it from the close callback. Once a response has started, the read
+    // side decides.
+    if (!response_started_) {
+      fail(UpstreamFailure::Closed);
+    }
     return false;
   }
   return true;
@@ -176,7 +178,7 @@ void UpstreamConnection::onWriteDone(uv_write_t* req, int status) noexcept {
     // A reset while writing usually means the upstream closed a pooled connection; once a
     // response has started the read side decides what happens.
     if (!self->response_started_) {
-      self->fail((UpstreamFailure::Closed));
+      self->fail(UpstreamFailure::Closed);
     }
     return;
   }
@@ -277,7 +279,7 @@ void UpstreamConnection::handleReadEnd(ssize_t status) {
       return;
     }
   }
-  fail((UpstreamFailure::Closed));
+  fail(UpstreamFailure::Closed);
 }
 
 void UpstreamConnection::parseResponse() {
@@ -290,8 +292,8 @@ void UpstreamConnection::parseResponse() {
       length = length < allowed ? length : allowed;
     }
     llhttp_errno_t rc = llhttp_execute(&parser_, window_.at(window_.parsed), length);
-    window_.parsed = rc == HPE_OK ? window_.parsed + length
-                                  : window_.offsetOf(llhttp_get_error_pos(&parser_));
+    window_.parsed =
+        rc == HPE_OK ? window_.parsed + length : window_.offsetOf(llhttp_get_error_pos(&parser_));
     if (head_done_) {
       window_.start = window_.parsed;  // body bytes now belong to the client's writes
     }
@@ -301,7 +303,7 @@ void UpstreamConnection::parseResponse() {
 
     if (rc == HPE_OK) {
       if (!head_done_ && window_.live() >= kMaxResponseHeadBytes) {
-        fail((UpstreamFailure::InvalidResponse));
+        fail(UpstreamFailure::InvalidResponse);
         return;
       }
       break;
@@ -322,7 +324,7 @@ void UpstreamConnection::parseResponse() {
       upgraded_ = true;
       break;
     }
-    fail((UpstreamFailure::InvalidResponse));
+    fail(UpstreamFailure::InvalidResponse);
     return;
   }
 
@@ -359,9 +361,7 @@ void UpstreamConnection::shutdownWrite() {
 
 void UpstreamConnection::onShutdown(uv_shutdown_t*, int) noexcept {}
 
-bool UpstreamConnection::messageNeedsEof() const {
-  return llhttp_message_needs_eof(&parser_) != 0;
-}
+bool UpstreamConnection::messageNeedsEof() const { return llhttp_message_needs_eof(&parser_) != 0; }
 
 void UpstreamConnection::fail(UpstreamFailure reason) {
   failure_ = reason;
@@ -379,10 +379,10 @@ void UpstreamConnection::close() {
     worker_.upstreams().onClosed(this);
     return;
   }
-  uv_timer_stop(&timer_);
+  timer_.disarm();
   window_.reset(worker_.buffers());
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
+  uv_close(timer_.handle(), onHandleClosed);
 }
 
 void UpstreamConnection::onHandleClosed(uv_handle_t* handle) noexcept {
@@ -408,14 +408,14 @@ void UpstreamConnection::onHandleClosed(uv_handle_t* handle) noexcept {
 void UpstreamConnection::armTimer(TimerPurpose purpose, uint64_t timeout_ms) {
   timer_purpose_ = purpose;
   if (purpose == TimerPurpose::None || timeout_ms == 0) {
-    uv_timer_stop(&timer_);
+    timer_.disarm();
     return;
   }
-  uv_timer_start(&timer_, onTimer, timeout_ms, 0);
+  timer_.arm(timeout_ms);
 }
 
-void UpstreamConnection::onTimer(uv_timer_t* timer) noexcept {
-  static_cast<UpstreamConnection*>(timer->data)->handleTimer();
+void UpstreamConnection::onTimer(void* owner) noexcept {
+  static_cast<UpstreamConnection*>(owner)->handleTimer();
 }
 
 void UpstreamConnection::handleTimer() {
@@ -423,13 +423,13 @@ void UpstreamConnection::handleTimer() {
     case TimerPurpose::None:
       return;
     case TimerPurpose::Connect:
-      fail((UpstreamFailure::ConnectTimeout));
+      fail(UpstreamFailure::ConnectTimeout);
       return;
     case TimerPurpose::Response:
-      fail((UpstreamFailure::ResponseTimeout));
+      fail(UpstreamFailure::ResponseTimeout);
       return;
     case TimerPurpose::Stall:
-      fail((UpstreamFailure::Closed));
+      fail(UpstreamFailure::Closed);
       return;
     case TimerPurpose::Idle:
       close();
@@ -481,7 +481,10 @@ int UpstreamConnection::onStatus(llhttp_t* parser, const char* at, size_t length
 int UpstreamConnection::onHeaderField(llhttp_t* parser, const char* at, size_t length) noexcept {
   UpstreamConnection* self = fromParser(parser);
   if (self->head_done_) {
-    return 0;  // trailer fields are dropped (see onResponseBody)
+    if (self->client_ != nullptr) {
+      self->client_->trailers().addNamePiece(std::string_view(at, length));
+    }
+    return 0;
   }
   if (!self->in_field_) {
     if (self->headers_.size() >= kMaxResponseFields) {
@@ -513,6 +516,9 @@ int UpstreamConnection::onHeaderFieldComplete(llhttp_t* parser) noexcept {
 int UpstreamConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t length) noexcept {
   UpstreamConnection* self = fromParser(parser);
   if (self->head_done_) {
+    if (self->client_ != nullptr) {
+      self->client_->trailers().addValuePiece(std::string_view(at, length));
+    }
     return 0;
   }
   HeaderSpan& span = self->headers_.back();
@@ -530,6 +536,9 @@ int UpstreamConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t l
 int UpstreamConnection::onHeaderValueComplete(llhttp_t* parser) noexcept {
   UpstreamConnection* self = fromParser(parser);
   if (self->head_done_) {
+    if (self->client_ != nullptr) {
+      self->client_->trailers().endField();
+    }
     return 0;
   }
   self->in_value_ = false;

@@ -16,6 +16,7 @@
 #include "proxy/http_headers.h"
 #include "proxy/intrusive_list.h"
 #include "proxy/io_buffer.h"
+#include "proxy/lazy_timer.h"
 
 namespace jwtgate::proxy {
 
@@ -123,7 +124,7 @@ class UpstreamConnection {
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void onWriteDone(uv_write_t* req, int status) noexcept;
   static void onShutdown(uv_shutdown_t* req, int status) noexcept;
-  static void onTimer(uv_timer_t* timer) noexcept;
+  static void onTimer(void* owner) noexcept;
   static void onHandleClosed(uv_handle_t* handle) noexcept;
 
   void handleRead(ssize_t nread);
@@ -143,7 +144,7 @@ class UpstreamConnection {
   } handle_;
   uv_connect_t connect_req_;
   uv_shutdown_t shutdown_req_;
-  uv_timer_t timer_;
+  LazyTimer timer_;
   llhttp_t parser_;
   ReadWindow window_;
   ClientConnection* client_ = nullptr;

@@ -11,8 +11,8 @@
 namespace jwtgate::proxy {
 namespace {
 
-constexpr int kAcceptBatch = 64;              // accepts per readiness event (fairness)
-constexpr uint64_t kAcceptRetryMs = 50;       // at max_connections: check again after this
+constexpr int kAcceptBatch = 64;                // accepts per readiness event (fairness)
+constexpr uint64_t kAcceptRetryMs = 50;         // at max_connections: check again after this
 constexpr uint64_t kDescriptorBackoffMs = 100;  // after EMFILE/ENFILE: stop accepting this long
 constexpr uint64_t kWarningIntervalMs = 10'000;
 constexpr size_t kCachedBuffers = 256;
@@ -60,7 +60,7 @@ Worker::~Worker() {
 
 int Worker::run() {
   running_ = true;
-  filter_ = filter_factory_ ? filter_factory_() : nullptr;
+  filter_ = filter_factory_ ? filter_factory_(&loop_) : nullptr;
   if (filter_ == nullptr) {
     filter_ = std::make_unique<PassThroughFilter>();
   }
@@ -191,7 +191,8 @@ void Worker::resumeAccepting() {
     return;
   }
   for (auto& listener : listeners_) {
-    if (!listener->polling && uv_poll_start(&listener->poll, UV_READABLE, onListenerReadable) == 0) {
+    if (!listener->polling &&
+        uv_poll_start(&listener->poll, UV_READABLE, onListenerReadable) == 0) {
       listener->polling = true;
     }
   }
@@ -214,6 +215,13 @@ void Worker::onClientClosed(ClientConnection* client) {
     resumeAccepting();
   }
   finishIfDone();
+}
+
+void Worker::warnUpstreamFailure(const char* what) {
+  stats_.upstream_failures++;
+  if (rateLimitAllows(&last_upstream_warning_ms_, uv_now(&loop_), kWarningIntervalMs)) {
+    logMessage(LogLevel::Warn, "upstream %s: %s", config_->upstream.text.c_str(), what);
+  }
 }
 
 // ---- drain and shutdown ----
@@ -287,6 +295,9 @@ void Worker::onUpstreamPoolEmpty() {
 
 void Worker::closeOwnHandles() {
   handles_closed_ = true;
+  if (filter_ != nullptr) {
+    filter_->close();
+  }
   {
     std::lock_guard<std::mutex> lock(command_mutex_);
     command_open_ = false;

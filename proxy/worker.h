@@ -32,6 +32,7 @@ struct WorkerStats {
   uint64_t upstream_connects = 0;
   uint64_t upstream_reuses = 0;
   uint64_t upstream_retries = 0;
+  uint64_t upstream_failures = 0;
   uint64_t accept_pauses = 0;
 };
 
@@ -73,6 +74,10 @@ class Worker {
   bool draining() const { return draining_; }
 
   void onClientClosed(ClientConnection* client);
+
+  // Logs an upstream failure at warn level, at most once per 10 s per worker (the counters
+  // in stats() count every one).
+  void warnUpstreamFailure(const char* what);
   void onUpstreamPoolEmpty();
 
   // Suspended requests, by id (see PendingRequest).
@@ -133,6 +138,7 @@ class Worker {
   bool loop_closed_ = false;
   bool accept_paused_ = false;
   uint64_t last_accept_warning_ms_ = 0;
+  uint64_t last_upstream_warning_ms_ = 0;
   std::atomic<bool> running_{false};
 };
 

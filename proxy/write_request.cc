@@ -51,7 +51,12 @@ void WritePool::release(WriteRequest* request) {
   request->last_buffer = nullptr;
   request->bytes = 0;
 
-  // NOTE: a request that once carried many pieces keeps its capacity; bounded by max_cached_.
+  // A request that once carried very many pieces (tiny chunks) gives that memory back.
+  constexpr size_t kKeptPieces = 64;
+  if (request->bufs.capacity() > kKeptPieces) {
+    std::vector<uv_buf_t>().swap(request->bufs);
+    std::vector<IoBuffer*>().swap(request->refs);
+  }
   if (cached_ >= max_cached_) {
     delete request;
     return;
@@ -59,6 +64,37 @@ void WritePool::release(WriteRequest* request) {
   request->next_free = free_;
   free_ = request;
   ++cached_;
+}
+
+int sendWrite(uv_stream_t* stream, WriteRequest* request, WritePool& pool, uv_write_cb callback) {
+  uv_buf_t* bufs = request->bufs.data();
+  auto count = static_cast<unsigned>(request->bufs.size());
+
+  // uv_try_write refuses (UV_EAGAIN) while earlier bytes are still queued, keeping order.
+  int written = uv_try_write(stream, bufs, count);
+  if (written < 0 && written != UV_EAGAIN) {
+    pool.release(request);
+    return written;
+  }
+  if (written > 0) {
+    auto left = static_cast<size_t>(written);
+    if (left == request->bytes) {
+      pool.release(request);
+      return 0;
+    }
+    while (left >= bufs->len) {
+      left -= bufs->len;
+      ++bufs;
+      --count;
+    }
+    bufs->base += left;
+    bufs->len -= static_cast<unsigned>(left);
+  }
+  int rc = uv_write(&request->req, stream, bufs, count, callback);
+  if (rc != 0) {
+    pool.release(request);
+  }
+  return rc;
 }
 
 }  // namespace jwtgate::proxy

@@ -48,4 +48,11 @@ class WritePool {
   size_t max_cached_;
 };
 
+// Sends `request` on `stream`. When nothing is queued and the socket takes every byte, it is
+// written at once and released (no callback follows: a libuv write request would cost an
+// extra loop iteration and an epoll_ctl per write). Otherwise what is left is queued with
+// uv_write and `callback` runs later. Returns 0, or a libuv error when the write failed (the
+// request is released then too).
+int sendWrite(uv_stream_t* stream, WriteRequest* request, WritePool& pool, uv_write_cb callback);
+
 }  // namespace jwtgate::proxy

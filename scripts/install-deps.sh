@@ -13,6 +13,11 @@ test_packages=(
 bench_packages=(
   libbenchmark-dev wrk haproxy nginx-light
 )
+# The OpenID provider of the remote-keys tests runs on Node.js: Debian's nodejs and npm are
+# added only when no node is installed (a newer one installed otherwise is kept).
+if ! command -v node >/dev/null 2>&1; then
+  test_packages+=(nodejs npm)
+fi
 
 want=("${build_packages[@]}")
 case "${1:-all}" in
@@ -26,10 +31,17 @@ for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
     || missing+=("$pkg")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 
-sudo=""
-[[ $(id -u) -ne 0 ]] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The pinned oidc-provider (tests/integration/oidc/package-lock.json). The tests also run
+# this themselves when node_modules is missing.
+oidc_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/oidc"
+if [[ "${1:-all}" == all && ! -f "$oidc_dir/node_modules/oidc-provider/package.json" ]]; then
+  npm ci --no-audit --no-fund --prefix "$oidc_dir"
+fi

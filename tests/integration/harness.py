@@ -3,6 +3,22 @@ recording upstream, speak exact bytes as a client, and count checks.
 
 Only the standard library is used. Every wait has a timeout and every process, socket and
 thread a test starts is released when its case ends, even when the case fails.
+
+A test file looks like this (run with /usr/bin/python3, JWTGATE_BIN set by CTest):
+
+    suite = h.Suite("proxy_example")
+
+    @suite.case
+    def get_is_forwarded():
+        upstream = h.Upstream(h.serve(h.echo))           # records every byte it receives
+        proxy = h.Proxy(h.proxy_config(upstream, timeouts={"client_idle": "1s"}))
+        response, client = h.one_request(proxy.port, h.http_request("GET", "/x"))
+        suite.equal("status", response.status, 200)
+        suite.equal("target", [r.target for r in upstream.wait_requests(1)], ["/x"])
+
+    suite.run()
+
+JWTGATE_IT_VERBOSE=1 echoes the proxy's stderr; JWTGATE_IT_ONLY=word runs the matching cases.
 """
 
 import atexit
@@ -24,9 +40,6 @@ import traceback
 
 BIN = os.environ.get("JWTGATE_BIN", "")
 VERBOSE = os.environ.get("JWTGATE_IT_VERBOSE", "") not in ("", "0")
-
-# Status codes the proxy itself produces; each must carry a short JSON body.
-PROXY_ERROR_STATUSES = (400, 408, 413, 431, 502, 503, 504)
 
 _LISTEN_RE = re.compile(r"listening on (\[[^\]]+\]|[^\s\[\]]+):(\d+) \(workers=(\d+)\)")
 
@@ -457,7 +470,7 @@ def binary_is_sanitized():
     """True when JWTGATE_BIN was built with AddressSanitizer (memory figures do not apply)."""
     try:
         with open(BIN, "rb") as binary:
-            return b"AddressSanitizer" in binary.read()
+            return b"__asan_init" in binary.read()
     except OSError:
         return False
 

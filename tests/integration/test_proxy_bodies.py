@@ -225,6 +225,91 @@ def expect_100_continue_round_trip():
                 response.body)
     seen = upstream.wait_requests(1)
     suite.check("upstream body exact", bool(seen) and seen[0].body == body)
+    suite.check("the expectation is not forwarded (the proxy answered it)",
+                bool(seen) and not seen[0].has("expect"), seen and seen[0].headers)
+
+
+@suite.case
+def body_after_an_expectation_is_never_parsed_as_a_request():
+    # The upstream answers 401 to the head alone when it sees the expectation. Whether the
+    # proxy forwards the expectation or answers 100 itself, a body the client then sends must
+    # be forwarded as a body, skipped, or the connection closed: never read as a request.
+    def refuse_on_head(request, conn):
+        if "100-continue" in request.tokens("expect"):
+            conn.send(h.http_response(401, [("WWW-Authenticate", "Bearer")], b"no"))
+
+    upstream, proxy = start(h.echo, on_head=refuse_on_head)
+    smuggled = h.http_request("GET", "/smuggled-by-body")
+    client = proxy.client(timeout=10)
+    client.send(h.http_request("POST", "/expect", headers=[
+        ("Expect", "100-continue"), ("Content-Length", str(len(smuggled)))]))
+    try:
+        first = client.response("POST", timeout=10, skip_interim=False)
+    except h.IncompleteMessage as error:
+        suite.check("an interim 100 or the final 401 arrives", False, error)
+        return
+    suite.check("an interim 100 or the final 401 arrives", first.status in (100, 401),
+                first.start_line)
+    try:
+        client.send(smuggled + h.http_request("GET", "/honest-next"))
+        if first.status == 100:
+            answer = client.response("POST", timeout=10)
+            suite.check("the POST is answered with its body as a body",
+                        answer.body == f"POST /expect {len(smuggled)} {h.digest(smuggled)}"
+                        .encode(), answer.body[:80])
+        follow = client.response(timeout=10)
+        suite.check("the next answer is for the next request",
+                    follow.status == 200 and follow.body.startswith(b"GET /honest-next "),
+                    follow.start_line + " " + repr(follow.body[:60]))
+    except (OSError, h.IncompleteMessage):
+        suite.check("connection closed instead (acceptable)", client.reader.eof)
+    time.sleep(0.2)
+    suite.check("the body never reached the upstream as a request",
+                all(r.target != "/smuggled-by-body" for r in upstream.requests()),
+                [r.start_line for r in upstream.requests()])
+
+
+@suite.case
+def client_abort_mid_body_abandons_the_upstream_request():
+    upstream, proxy = start()
+    client = proxy.client()
+    client.send(h.http_request("POST", "/aborted", headers=[("Content-Length", "100000")]) +
+                b"a" * 5000)
+    conns = upstream.wait_connections(1, timeout=5)
+    h.wait_for(lambda: conns and len(conns[0].raw) > 5000, 5)
+    client.close()
+    suite.check("upstream connection of the aborted request is closed",
+                bool(conns) and h.wait_for(lambda: conns[0].reader.eof, 5))
+    response, _ = h.one_request(proxy.port, h.http_request("GET", "/after-abort"))
+    suite.check("next client served", response.status == 200 and
+                response.body.startswith(b"GET /after-abort "), response.body)
+    suite.check("no request was completed from the aborted body",
+                [r.target for r in upstream.requests()] == ["/after-abort"],
+                [r.start_line for r in upstream.requests()])
+
+
+@suite.case
+def client_gone_before_the_response_does_not_misroute_it():
+    state = {"first": True}
+
+    def respond(request, conn):
+        if state["first"]:
+            state["first"] = False
+            time.sleep(1.0)
+            return h.http_response(200, [], b"answer for the client that left")
+        return h.echo(request, conn)
+
+    upstream, proxy = start(respond)
+    client = proxy.client()
+    client.send(h.http_request("GET", "/leaves"))
+    upstream.wait_requests(1, timeout=5)
+    client.close()
+    time.sleep(1.5)
+    for index in range(3):
+        response, _ = h.one_request(proxy.port, h.http_request("GET", f"/stays/{index}"))
+        suite.check(f"later client {index} gets its own answer",
+                    response.status == 200 and
+                    response.body.startswith(f"GET /stays/{index} ".encode()), response.body)
 
 
 def write_temp(data):

@@ -4,6 +4,7 @@ HTTP/1.0 and a real curl client."""
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -133,6 +134,64 @@ def untrusted_forwarded_proto_and_host_are_replaced():
 
 
 @suite.case
+def trusted_forwarded_proto_and_host_are_kept():
+    upstream, proxy = start(trust_forwarded=True)
+    h.one_request(proxy.port, h.http_request(
+        "GET", "/", host="internal.example",
+        headers=[("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "public.example"),
+                 ("X-Forwarded-For", "198.51.100.9")]))
+    seen = upstream.wait_requests(1)
+    if not seen:
+        suite.check("request reached the upstream", False)
+        return
+    suite.equal("X-Forwarded-Proto kept", seen[0].all("x-forwarded-proto"), ["https"])
+    suite.equal("X-Forwarded-Host kept", seen[0].all("x-forwarded-host"), ["public.example"])
+    suite.equal("X-Forwarded-For still appended", ", ".join(seen[0].all("x-forwarded-for")),
+                "198.51.100.9, 127.0.0.1")
+
+
+@suite.case
+def end_to_end_fields_are_forwarded_exactly():
+    upstream, proxy = start()
+    headers = [("X-Multi", "first"), ("X-Other", "between"), ("X-Multi", "second"),
+               ("X-Latin", "caf\xe9 cr\xe8me"), ("X-Spaces", "a  b\tc"),
+               ("Cookie", "a=1; b=2"), ("Authorization", "Bearer not-a-real-token"),
+               ("X-Long", "L" * 8000)]
+    response, _ = h.one_request(proxy.port, h.http_request("GET", "/fields", headers=headers))
+    suite.equal("status", response.status, 200)
+    seen = upstream.wait_requests(1)
+    if not seen:
+        suite.check("request reached the upstream", False)
+        return
+    got = seen[0]
+    suite.equal("repeated fields kept in order", got.all("x-multi"), ["first", "second"])
+    suite.equal("obs-text bytes kept", got.all("x-latin"), ["caf\xe9 cr\xe8me"])
+    suite.equal("inner whitespace kept", got.all("x-spaces"), ["a  b\tc"])
+    suite.equal("Cookie kept", got.all("cookie"), ["a=1; b=2"])
+    suite.equal("Authorization kept (no auth configured)", got.all("authorization"),
+                ["Bearer not-a-real-token"])
+    suite.equal("8000-byte value kept", got.all("x-long"), ["L" * 8000])
+    order = [name for name in got.names() if name in ("x-multi", "x-other")]
+    suite.equal("relative order of fields kept", order, ["x-multi", "x-other", "x-multi"])
+
+
+@suite.case
+def empty_field_values_are_forwarded():
+    # RFC 9110, 5.5: a field value may be empty; that is not line folding.
+    upstream, proxy = start()
+    cases = [("last field", b"GET /e1 HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n"),
+             ("with a space", b"GET /e2 HTTP/1.1\r\nHost: a\r\nX-Empty: \r\n\r\n"),
+             ("between fields", b"GET /e3 HTTP/1.1\r\nX-Empty:\r\nHost: a\r\n\r\n")]
+    for index, (name, data) in enumerate(cases):
+        response, _ = h.one_request(proxy.port, data)
+        suite.check(f"{name}: served", response.status == 200, response.body[:100])
+        seen = [r for r in upstream.requests() if r.target == f"/e{index + 1}"]
+        suite.check(f"{name}: upstream got the empty field",
+                    len(seen) == 1 and seen[0].all("x-empty") == [""],
+                    seen and seen[0].headers)
+
+
+@suite.case
 def hop_by_hop_request_headers_are_removed():
     upstream, proxy = start()
     headers = [("Connection", "keep-alive, X-Hop-One, x-hop-two"), ("X-Hop-One", "1"),
@@ -169,6 +228,8 @@ def te_trailers_is_kept():
         suite.check("requests reached the upstream", False, len(seen))
         return
     suite.equal("TE: trailers forwarded", seen[0].tokens("te"), ["trailers"])
+    suite.check("and named in Connection (it is hop-by-hop)", "te" in seen[0].tokens("connection"),
+                seen[0].all("connection"))
     suite.equal("TE: gzip, trailers reduced to trailers", seen[1].tokens("te"), ["trailers"])
 
 
@@ -255,6 +316,45 @@ def pipelined_requests_are_answered_in_order():
 
 
 @suite.case
+def pipeline_stops_at_connection_close():
+    upstream, proxy = start()
+    client = proxy.client()
+    client.send(h.http_request("GET", "/pc/1") +
+                h.http_request("GET", "/pc/2", headers=[("Connection", "close")]) +
+                h.http_request("GET", "/pc/3"))
+    first = client.response()
+    second = client.response()
+    suite.check("first two answered in order", first.body.startswith(b"GET /pc/1 ") and
+                second.body.startswith(b"GET /pc/2 "), (first.body, second.body))
+    suite.check("second says Connection: close", "close" in second.tokens("connection"),
+                second.headers)
+    suite.check("connection closed after the second", client.closed(5))
+    suite.equal("nothing after the close reaches the client", bytes(client.reader.buf), b"")
+    time.sleep(0.2)
+    suite.equal("upstream never saw the request after Connection: close",
+                [r.target for r in upstream.requests()], ["/pc/1", "/pc/2"])
+
+
+@suite.case
+def response_status_and_fields_are_relayed():
+    headers = [("X-Latin", "caf\xe9"), ("Cache-Control", "no-store"), ("X-Empty", ""),
+               ("Date", "Thu, 01 Jan 2026 00:00:00 GMT"), ("Server", "recording-upstream")]
+    cases = [(200, b"ok"), (201, b"created"), (299, b"odd"), (404, b"missing"),
+             (500, b"boom"), (503, b"busy")]
+    for status, body in cases:
+        upstream, proxy = start(h.fixed(h.http_response(status, headers, body)))
+        response, client = h.one_request(proxy.port, h.http_request("GET", f"/s{status}"))
+        suite.equal(f"{status}: status relayed", response.status, status)
+        suite.equal(f"{status}: body relayed", response.body, body)
+        suite.equal(f"{status}: obs-text kept", response.all("x-latin"), ["caf\xe9"])
+        suite.equal(f"{status}: empty value kept", response.all("x-empty"), [""])
+        suite.equal(f"{status}: Date kept", response.all("date"), [headers[3][1]])
+        again = client.request(h.http_request("GET", "/again"))
+        suite.equal(f"{status}: connection reusable", again.status, status)
+        h.release_all()
+
+
+@suite.case
 def bodiless_responses_keep_the_connection_usable():
     upstream, proxy = start(routed)
     client = proxy.client()
@@ -303,6 +403,18 @@ def http_1_0_client_gets_close_semantics():
     suite.check("connection closed after the response", client.closed(5))
     seen = upstream.wait_requests(1)
     suite.check("upstream got the request", len(seen) == 1)
+    suite.check("upstream got exactly one Host", len(seen) == 1 and
+                len(seen[0].all("host")) == 1 and seen[0].header("host") != "",
+                seen and seen[0].all("host"))
+
+    # Without Host, an HTTP/1.0 request still reaches the upstream with one.
+    response, client = h.one_request(proxy.port, h.http_request(
+        "GET", "/old-nohost", version="HTTP/1.0", host=None))
+    suite.equal("no Host: status", response.status, 200)
+    seen = upstream.wait_requests(2)
+    suite.check("no Host: upstream got exactly one non-empty Host",
+                len(seen) == 2 and len(seen[1].all("host")) == 1 and
+                seen[1].header("host") != "", len(seen) == 2 and seen[1].headers)
 
     # With keep-alive asked for, the proxy may keep the connection, but then it must say so
     # and frame the body with a length.

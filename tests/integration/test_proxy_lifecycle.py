@@ -180,7 +180,7 @@ def busy_port_fails_cleanly():
         upstream = h.Upstream()
         text = f"listen: 127.0.0.1:{port}\nupstream: {upstream.address}\n"
         code, err, _ = config_error(text, "busy port")
-        suite.check("exits with an error", code is not None and code > 0, f"exit {code}")
+        suite.equal("exit code 1", code, 1)
         suite.check("says the address", f"127.0.0.1:{port}" in err, err[-200:])
     finally:
         holder.close()
@@ -202,6 +202,8 @@ def drain_case(signum, name):
                     response.status == 200 and
                     response.body == f"POST /in-flight 5000 {h.digest(body)}".encode(),
                     response.start_line)
+        suite.check(f"{name}: its response says Connection: close",
+                    "close" in response.tokens("connection"), response.headers)
     except h.IncompleteMessage as error:
         suite.check(f"{name}: in-flight request completes", False, error)
     suite.check(f"{name}: client connection closed after its response", client.closed(5))
@@ -279,6 +281,35 @@ def drain_deadline_ends_stuck_requests():
     suite.check("exits once the drain time is over", code is not None and code >= 0,
                 f"exit {code}")
     suite.check("the stuck client connection is closed", client.closed(3))
+
+
+@suite.case
+def logs_never_contain_secrets():
+    # Errors are where a careless log line would quote the request; provoke several.
+    refusing = h.RefusingPort()
+    secrets = ["Q7secretQuery", "A7secretAuth", "C7secretCookie"]
+    for upstream_address in (None, refusing.address):
+        upstream = h.Upstream() if upstream_address is None else None
+        proxy = h.Proxy(h.proxy_config(upstream or upstream_address,
+                                       limits={"max_header_count": 10}))
+        requests = [
+            h.http_request("GET", f"/p?token={secrets[0]}", headers=[
+                ("Authorization", f"Bearer {secrets[1]}"), ("Cookie", f"s={secrets[2]}")]),
+            f"GET /p?token={secrets[0]} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer "
+            f"{secrets[1]}\r\nX-Bad\x01: v\r\n\r\n".encode("latin-1"),
+            h.http_request("GET", f"/p?token={secrets[0]}", headers=[
+                ("Authorization", f"Bearer {secrets[1]}")] + [(f"X-{i}", "v") for i in range(20)]),
+        ]
+        for data in requests:
+            try:
+                h.one_request(proxy.port, data)
+            except (OSError, h.IncompleteMessage):
+                pass
+        proxy.stop(signal.SIGTERM, timeout=10)
+        text = "\n".join(proxy.stderr_lines + proxy.stdout_lines)
+        label = "upstream down" if upstream_address else "upstream up"
+        leaked = [secret for secret in secrets if secret in text]
+        suite.equal(f"{label}: no query, token or cookie in the logs", leaked, [])
 
 
 @suite.case

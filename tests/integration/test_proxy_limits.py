@@ -143,6 +143,16 @@ def idle_keep_alive_connection_is_closed():
 
 
 @suite.case
+def idle_pooled_upstream_connection_is_closed():
+    upstream, proxy = start(timeouts={"client_idle": "1s", "request_header": "5s"})
+    response, client = h.one_request(proxy.port, h.http_request("GET", "/pooled"))
+    suite.equal("served", response.status, 200)
+    conns = upstream.wait_connections(1, timeout=1)
+    suite.check("the proxy closes the idle pooled upstream connection",
+                bool(conns) and conns[0].closed_by_peer.wait(8))
+
+
+@suite.case
 def stalled_request_body_is_abandoned():
     upstream, proxy = start(timeouts={"client_idle": "1s", "request_header": "5s"})
     client = proxy.client()

@@ -117,6 +117,21 @@ def client_reset_closes_the_upstream_side():
 
 
 @suite.case
+def idle_tunnel_is_closed():
+    upstream = h.Upstream(h.serve(tunnel_upstream))
+    proxy = h.Proxy(h.proxy_config(upstream, timeouts={"client_idle": "1s"}))
+    client, response = upgraded_client(proxy)
+    suite.equal("101 relayed", response.status, 101)
+    read_exact(client, len(GREETING))
+    client.send(b"still here")
+    suite.equal("traffic before going idle", read_exact(client, 10), b"still here")
+    suite.check("idle tunnel closed on the client side", client.closed(8))
+    conns = upstream.wait_connections(1)
+    suite.check("and on the upstream side",
+                bool(conns) and h.wait_for(lambda: conns[0].reader.eof, 5))
+
+
+@suite.case
 def declined_upgrade_stays_http():
     upstream = h.Upstream(h.serve(h.echo))
     proxy = h.Proxy(h.proxy_config(upstream))

@@ -114,16 +114,14 @@ def cut_case(name, wire, reset, expect_head=True):
     except h.IncompleteMessage:
         response, incomplete = None, True
     if expect_head:
+        # Part of the response is out: only a close can tell the client it is incomplete.
         suite.check(f"{name}: the client never sees a complete response", incomplete,
                     response and response.raw[-60:])
+        suite.check(f"{name}: client connection closed, not left hanging", client.closed(8))
+    elif response is not None and response.status == 502:
+        error_then_usable(name, proxy, client, response, 502)
     else:
-        ok = response is not None and response.status == 502
-        if ok:
-            h.check_proxy_error(suite, name, response, 502, client,
-                                closes="close" in response.tokens("connection"))
-        else:
-            suite.check(f"{name}: answered 502", ok, client.reader.raw[:80])
-    suite.check(f"{name}: client connection closed, not left hanging", client.closed(8))
+        suite.check(f"{name}: answered 502", False, client.reader.raw[:80])
     suite.check(f"{name}: proxy still running", proxy.alive())
     h.release_all()
 
@@ -156,7 +154,7 @@ def invalid_upstream_responses_give_502():
         ("space before colon", b"HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok"),
     ]
     for name, wire in cases:
-        upstream, proxy = start(h.cut_off(wire, pause=1.0))
+        upstream, proxy = start(h.cut_off(wire, pause=0.3))
         client = proxy.client(timeout=10)
         try:
             response = client.request(h.http_request("GET", "/bad-response"), timeout=10)
@@ -167,6 +165,47 @@ def invalid_upstream_responses_give_502():
         closes = "close" in response.tokens("connection")
         h.check_proxy_error(suite, name, response, 502, client, closes=closes)
         h.release_all()
+
+
+@suite.case
+def unsolicited_101_does_not_open_a_tunnel():
+    # A switch the client never asked for would hand the client connection to the upstream.
+    def respond(request, conn):
+        if request.target == "/first":
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: evil\r\n\r\n")
+            return h.HANDLED
+        return h.echo(request, conn)
+
+    upstream, proxy = start(respond)
+    client = proxy.client(timeout=10)
+    try:
+        response = client.request(h.http_request("GET", "/first"), timeout=10)
+    except h.IncompleteMessage:
+        suite.check("refused or closed", client.closed(5))
+        return
+    suite.check("the 101 is not relayed", response.status != 101, response.start_line)
+    if response.status == 502:
+        h.check_proxy_error(suite, "unsolicited 101", response, 502, client,
+                            closes="close" in response.tokens("connection"))
+
+
+@suite.case
+def oversized_upstream_head_is_refused():
+    wire = h.http_response(200, [(f"X-Big-{i}", "v" * 1000) for i in range(200)], b"ok")
+    upstream, proxy = start(h.cut_off(wire, pause=1.0))
+    client = proxy.client(timeout=10)
+    try:
+        response = client.request(h.http_request("GET", "/big-head"), timeout=10)
+        if response.status == 200:
+            suite.check("relayed whole", response.body == b"ok" and
+                        len(response.all("x-big-0")) == 1)
+        else:
+            h.check_proxy_error(suite, "200 KB response head", response, 502, client,
+                                closes="close" in response.tokens("connection"))
+    except h.IncompleteMessage:
+        suite.check("200 KB response head: answered", False, "closed without a response")
+    suite.check("proxy still running", proxy.alive())
 
 
 @suite.case
@@ -208,6 +247,47 @@ def stale_pooled_connection_is_not_used():
         time.sleep(0.6)
 
 
+def dropping_second_request():
+    """Answers the first request of each connection; reads the second and hangs up."""
+
+    def respond(request, conn):
+        if len(conn.requests) == 1:
+            return h.echo(request, conn)
+        conn.close()
+        return h.HANDLED
+
+    return respond
+
+
+@suite.case
+def idempotent_request_is_retried_once_after_a_stale_pooled_connection():
+    upstream, proxy = start(dropping_second_request())
+    client = proxy.client()
+    suite.equal("first request served", client.request(h.http_request("GET", "/warm")).status,
+                200)
+    response = client.request(h.http_request("GET", "/retried"))
+    suite.check("GET on the dropped pooled connection is retried and served",
+                response.status == 200 and response.body.startswith(b"GET /retried "),
+                response.start_line)
+    suite.equal("the upstream saw it on two connections",
+                [r.target for r in upstream.requests()], ["/warm", "/retried", "/retried"])
+
+
+@suite.case
+def request_with_a_body_is_not_retried():
+    upstream, proxy = start(dropping_second_request())
+    client = proxy.client()
+    suite.equal("first request served", client.request(h.http_request("GET", "/warm")).status,
+                200)
+    response = client.request(h.http_request("POST", "/once", body=b"pay once"))
+    closes = "close" in response.tokens("connection")
+    h.check_proxy_error(suite, "POST on a dropped connection", response, 502, client,
+                        closes=closes)
+    time.sleep(0.3)
+    suite.equal("the upstream saw the POST once", [r.target for r in upstream.requests()],
+                ["/warm", "/once"])
+
+
 @suite.case
 def upstream_connection_close_is_honoured():
     def respond(request, conn):
@@ -232,7 +312,10 @@ def interim_responses_are_not_taken_for_the_final_one():
     upstream, proxy = start(respond)
     client = proxy.client()
     for index in range(2):
-        response = client.request(h.http_request("GET", f"/hints{index}"))
+        client.send(h.http_request("GET", f"/hints{index}"))
+        interim = client.response(skip_interim=False)
+        suite.equal(f"request {index}: 103 reaches the HTTP/1.1 client", interim.status, 103)
+        response = client.response()
         suite.equal(f"request {index}: final status", response.status, 200)
         suite.equal(f"request {index}: final body", response.body, b"final")
 

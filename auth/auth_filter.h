@@ -1,0 +1,106 @@
+// The authentication filter: for every request, normalises the path, picks the route,
+// extracts and verifies the credentials the route asks for (through a per-worker cache),
+// and then forwards the request with identity headers or refuses it per RFC 6750.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "auth/auth_config.h"
+#include "auth/bearer_response.h"
+#include "proxy/request_filter.h"
+
+namespace jwtgate::auth {
+
+// What the filter reads and changes of a request: proxy::RequestContext in the proxy (see
+// AuthFilter::onRequest), a fake in unit tests. The semantics are RequestContext's: views
+// live for the call, removed fields stay listed, edits apply when the request is forwarded.
+class FilterRequest {
+ public:
+  virtual ~FilterRequest() = default;
+  virtual std::string_view method() const = 0;
+  virtual std::string_view target() const = 0;
+  virtual std::size_t headerCount() const = 0;
+  virtual proxy::HeaderField header(std::size_t index) const = 0;
+  virtual bool isRemoved(std::size_t index) const = 0;
+  virtual bool removeHeader(std::size_t index) = 0;
+  virtual bool addHeader(std::string_view name, std::string_view value) = 0;
+  virtual bool setTarget(std::string_view target) = 0;
+  virtual proxy::LocalReply& respond(int status) = 0;
+};
+
+// Counters of one worker's filter: every request ends in exactly one of passed, refused or
+// reported.
+struct AuthStats {
+  std::uint64_t requests = 0;
+  std::uint64_t passed = 0;     // Forwarded after a successful check (or on an open route).
+  std::uint64_t refused = 0;    // Answered locally; see `refusals`.
+  std::uint64_t reported = 0;   // Report mode: would have been refused, forwarded marked.
+  std::uint64_t anonymous = 0;  // Of `passed`: allow_missing without a credential.
+  std::uint64_t cache_hits = 0;
+  std::uint64_t verifications = 0;          // Full verifier runs (cache misses).
+  std::array<std::uint64_t, 8> refusals{};  // By Refusal value (enforced or reported).
+};
+
+// Seconds since the epoch; the filter asks once per request.
+using SecondsClock = std::function<std::int64_t()>;
+
+// The wall clock (CLOCK_REALTIME_COARSE: a few ms of resolution, no system call).
+std::int64_t wallClockSeconds();
+
+// One per worker thread (see makeAuthFilterFactory). Thread-compatible; never throws on the
+// request path.
+//
+// The decisions, documented for operators in docs/configuration.md:
+//  - every request loses its incoming copies of the headers jwtgate sets (any spelling);
+//  - the path is normalised (auth/path_normalizer.h); a bad one is 400, no route is 404 or
+//    403, a regex route that cannot be evaluated is 400; what is forwarded is the
+//    normalised path plus the original query (minus a removed token parameter);
+//  - credentials: each provider of the route extracts with its own token_from; a malformed
+//    or repeated credential is 400 invalid_request. `provider`/`any`: every provider that
+//    finds a credential must find the same bytes (else 400 invalid_request); that token is
+//    looked up in the cache for each of those providers in listed order, then verified with
+//    each in listed order: the first that accepts it is the identity. `all`: every
+//    provider must find and accept its own credential;
+//  - route checks (scopes, roles, claims) run on every request, cached token or not, on the
+//    identity's token (with `all`: the first listed provider's token; the others need only
+//    be valid for their provider's policy, required_claims included); a token
+//    is cached per (provider, bytes) until exp plus leeway, at most cache.max_age, and the
+//    cache of a provider is dropped when its key set changes;
+//  - a claim header whose value would hold a control character (or start or end with
+//    whitespace) refuses the request (401 invalid_token); a missing claim sets no header.
+class AuthFilter final : public proxy::RequestFilter {
+ public:
+  // `clock` defaults to wallClockSeconds.
+  explicit AuthFilter(std::shared_ptr<const AuthConfig> config, SecondsClock clock = {});
+  ~AuthFilter() override;
+  AuthFilter(const AuthFilter&) = delete;
+  AuthFilter& operator=(const AuthFilter&) = delete;
+
+  proxy::FilterVerdict onRequest(proxy::RequestContext& request) override;
+
+  // The worker is stopping: logs this worker's counters once (info).
+  void close() override;
+
+  // The decision for one request: Pass (with the edits made on `request`) or Respond (with
+  // the reply recorded through request.respond()). Never Pending.
+  proxy::FilterVerdict decide(FilterRequest& request);
+
+  const AuthStats& stats() const;
+  // Tokens currently cached by this worker.
+  std::size_t cachedTokens() const;
+
+ private:
+  class Worker;
+  std::unique_ptr<Worker> worker_;
+  bool closed_ = false;
+};
+
+// A factory for proxy::Server: one AuthFilter per worker, all sharing `config`.
+proxy::RequestFilterFactory makeAuthFilterFactory(std::shared_ptr<const AuthConfig> config);
+
+}  // namespace jwtgate::auth

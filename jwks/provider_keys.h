@@ -1,0 +1,89 @@
+// What the request path knows about one remote-keys provider: its current key set, why it
+// has none, whether a fetch is in flight, and the unknown-kid refetch gate. Written by the
+// key service's control thread, read by every worker without locks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "jwks/refetch_gate.h"
+#include "verifier/key_set.h"
+
+namespace jwtgate::jwks {
+
+// Stable values: they label log lines and metrics.
+enum class KeyAvailability : std::uint8_t {
+  Loading,      // No keys yet; the first fetch has not completed.
+  Fresh,        // Keys in use, and the last fetch of every source succeeded.
+  Stale,        // Keys in use, but a refresh failed: the last good keys serve, within the
+                // stale window.
+  Unavailable,  // No keys: every fetch so far failed.
+  Expired,      // No keys: refreshes kept failing until the stale window ran out.
+};
+
+// "loading", "fresh", "stale", "unavailable", "expired".
+std::string_view toString(KeyAvailability availability);
+
+// A short description for a refusal of a provider without keys; safe to send to a client.
+std::string_view describe(KeyAvailability availability);
+
+class ProviderKeys {
+ public:
+  // Called on the control thread after each change of the key set.
+  using PublishListener = std::function<void(const std::shared_ptr<const verifier::KeySet>&)>;
+
+  ProviderKeys(std::string name, std::chrono::milliseconds refetch_cooldown)
+      : name_(std::move(name)), gate_(refetch_cooldown) {}
+  ProviderKeys(const ProviderKeys&) = delete;
+  ProviderKeys& operator=(const ProviderKeys&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // ---- any thread, lock-free ----
+
+  // The current set, or null when the provider has none (see availability()).
+  std::shared_ptr<const verifier::KeySet> keys() const {
+    return keys_.load(std::memory_order_acquire);
+  }
+  KeyAvailability availability() const {
+    return static_cast<KeyAvailability>(availability_.load(std::memory_order_acquire));
+  }
+  // True while a fetch of any of the provider's sources is in flight (or, before the
+  // service started, pending).
+  bool fetching() const { return fetching_.load(std::memory_order_acquire); }
+  // Counts completed fetches, successful or not. A waiter notes it before it waits and is
+  // woken once it changed.
+  std::uint64_t fetchEpoch() const { return fetch_epoch_.load(std::memory_order_acquire); }
+  // Changes whenever the key set is replaced.
+  std::uint64_t keysVersion() const { return keys_version_.load(std::memory_order_acquire); }
+  RefetchGate& refetchGate() { return gate_; }
+
+  // ---- control thread ----
+
+  // Set before the service starts; called after every publish().
+  void setPublishListener(PublishListener listener) { listener_ = std::move(listener); }
+  void publish(std::shared_ptr<const verifier::KeySet> keys, KeyAvailability availability);
+  void setAvailability(KeyAvailability availability) {
+    availability_.store(static_cast<std::uint8_t>(availability), std::memory_order_release);
+  }
+  void setFetching(bool fetching) { fetching_.store(fetching, std::memory_order_release); }
+  // Bumps the epoch; the caller then wakes the waiting workers.
+  void completeFetch() { fetch_epoch_.fetch_add(1, std::memory_order_acq_rel); }
+
+ private:
+  const std::string name_;
+  RefetchGate gate_;
+  PublishListener listener_;
+  std::atomic<std::shared_ptr<const verifier::KeySet>> keys_;
+  std::atomic<std::uint8_t> availability_{static_cast<std::uint8_t>(KeyAvailability::Loading)};
+  std::atomic<bool> fetching_{true};
+  std::atomic<std::uint64_t> fetch_epoch_{0};
+  std::atomic<std::uint64_t> keys_version_{0};
+};
+
+}  // namespace jwtgate::jwks

@@ -426,6 +426,10 @@ class Proxy:
                 os.killpg(self.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         self.returncode = self.proc.returncode
+        # The readers reach end of file once the process is gone; join them so that the last
+        # lines it wrote (drain and shutdown messages) are in stdout_lines/stderr_lines.
+        for reader in self._readers:
+            reader.join(timeout=5)
         return self.returncode
 
     def release(self):

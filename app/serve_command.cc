@@ -1,27 +1,49 @@
 // The serve subcommand.
 #include "app/serve_command.h"
 
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
 
 #include "app/config_file.h"
 #include "auth/auth_filter.h"
+#include "auth/remote_keys.h"
+#include "proxy/config_values.h"
 #include "proxy/server.h"
 
 namespace jwtgate::app {
 namespace {
 
 constexpr std::string_view kServeUsage =
-    "usage: jwtgate serve --config FILE\n"
-    "Runs the proxy with the settings in FILE (YAML; see docs/proxy-config.md).\n";
+    "usage: jwtgate serve --config FILE [--wait-for-keys[=TIMEOUT]]\n"
+    "Runs the proxy with the settings in FILE (YAML; see docs/proxy-config.md).\n"
+    "--wait-for-keys: listen only once every remote provider has keys; fail after TIMEOUT\n"
+    "(default 30s; see docs/remote-keys.md).\n";
 
-// Finds --config FILE or --config=FILE; false on anything else.
-bool parseArguments(const std::vector<std::string>& args, std::string* config_path) {
+// ---- remote keys: how long start-up waits for every remote provider's keys (0: not) ----
+constexpr std::uint64_t kDefaultWaitForKeysMs = 30000;
+// ---- end remote keys ----
+
+// Finds --config FILE or --config=FILE (and --wait-for-keys[=TIMEOUT]); false on anything
+// else.
+bool parseArguments(const std::vector<std::string>& args, std::string* config_path,
+                    std::uint64_t* wait_for_keys_ms) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
-    if (arg == "--config" && i + 1 < args.size() && config_path->empty()) {
+    if (arg == "--wait-for-keys") {
+      *wait_for_keys_ms = kDefaultWaitForKeysMs;
+    } else if (arg.starts_with("--wait-for-keys=")) {
+      auto millis = proxy::parseDuration(arg.substr(std::string_view("--wait-for-keys=").size()));
+      if (!millis || *millis == 0) {
+        return false;
+      }
+      *wait_for_keys_ms = *millis;
+    } else if (arg == "--config" && i + 1 < args.size() && config_path->empty()) {
       *config_path = args[++i];
     } else if (arg.starts_with("--config=") && config_path->empty()) {
       *config_path = std::string(arg.substr(std::string_view("--config=").size()));
@@ -40,7 +62,8 @@ int runServe(const std::vector<std::string>& args) {
     return 0;
   }
   std::string config_path;
-  if (!parseArguments(args, &config_path)) {
+  std::uint64_t wait_for_keys_ms = 0;
+  if (!parseArguments(args, &config_path, &wait_for_keys_ms)) {
     std::fputs(kServeUsage.data(), stderr);
     return 2;
   }
@@ -60,8 +83,28 @@ int runServe(const std::vector<std::string>& args) {
 
   // Authentication: one filter per worker when the file has routes (auth/auth_filter.h).
   proxy::RequestFilterFactory filter;
+  // ---- remote keys: fetched on their own thread, before the listener reports ready when
+  // --wait-for-keys says so; declared before the server, so it outlives the workers ----
+  std::unique_ptr<auth::RemoteKeys> remote_keys;
   if (config->auth) {
-    filter = auth::makeAuthFilterFactory(config->auth);
+    auto started = auth::RemoteKeys::start(config->auth);
+    if (!started) {
+      std::fprintf(stderr, "jwtgate: error: remote keys: %s\n", started.error().c_str());
+      return 1;
+    }
+    remote_keys = std::move(*started);
+  }
+  if (remote_keys && wait_for_keys_ms > 0) {
+    std::string missing;
+    if (!remote_keys->waitUntilReady(std::chrono::milliseconds(wait_for_keys_ms), &missing)) {
+      std::fprintf(stderr, "jwtgate: error: no keys within %llu ms for provider(s): %s\n",
+                   static_cast<unsigned long long>(wait_for_keys_ms), missing.c_str());
+      return 1;
+    }
+  }
+  // ---- end remote keys ----
+  if (config->auth) {
+    filter = auth::makeAuthFilterFactory(config->auth, remote_keys.get());
     std::fprintf(stderr, "jwtgate: info: authentication: %s\n", config->auth->summary().c_str());
   } else {
     std::fprintf(stderr, "jwtgate: warn: no routes configured: requests are forwarded without "

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "auth/remote_keys_config.h"
 #include "auth/token_cache.h"
 #include "proxy/config_values.h"
 #include "proxy/http_headers.h"
@@ -379,10 +380,20 @@ Parsed<std::string> readKeyFile(const Context& ctx, const YAML::Node& node,
   return text.str();
 }
 
+// ---- remote keys: the text of a local key source, kept so that the key service can build
+// the local keys afresh for every merge with fetched ones (KeySet::merge consumes a set) ----
+struct LocalKeyText {
+  std::string text;
+  bool pem = false;
+  verifier::PemKeyOptions options;
+};
+// ---- end remote keys ----
+
 // One `keys` entry: {file: PATH} | {jwks: TEXT} | {inline: {keys: [...]}} |
-// {pem: PATH, kid: ID, alg: ALG}.
+// {pem: PATH, kid: ID, alg: ALG}. `keep`, when given, receives the source's text.
 Parsed<verifier::KeySet> readKeySource(const Context& ctx, const YAML::Node& node,
-                                       std::vector<std::string>& descriptions) {
+                                       std::vector<std::string>& descriptions,
+                                       LocalKeyText* keep = nullptr) {
   if (auto failed = proxy::checkMappingKeys(node, {"file", "jwks", "inline", "pem", "kid", "alg"},
                                             ctx.file, "keys")) {
     return makeError(std::move(*failed));
@@ -419,6 +430,9 @@ Parsed<verifier::KeySet> readKeySource(const Context& ctx, const YAML::Node& nod
     where = file;
     descriptions.push_back("file " + resolved);
     loaded = verifier::KeySet::fromJwks(*text);
+    if (keep != nullptr) {
+      *keep = {*text, false, {}};
+    }
   } else if (const YAML::Node jwks = node["jwks"]) {
     auto text = readString(ctx, jwks, "jwks");
     if (!text) {
@@ -427,6 +441,9 @@ Parsed<verifier::KeySet> readKeySource(const Context& ctx, const YAML::Node& nod
     where = jwks;
     descriptions.push_back("inline JWKS");
     loaded = verifier::KeySet::fromJwks(*text);
+    if (keep != nullptr) {
+      *keep = {*text, false, {}};
+    }
   } else if (const YAML::Node inline_keys = node["inline"]) {
     if (!inline_keys.IsMap()) {
       return makeError(ctx.at(inline_keys, "inline: expected a JWKS or a JWK as a mapping"));
@@ -436,6 +453,9 @@ Parsed<verifier::KeySet> readKeySource(const Context& ctx, const YAML::Node& nod
     where = inline_keys;
     descriptions.push_back("inline JWKS");
     loaded = verifier::KeySet::fromJwks(json);
+    if (keep != nullptr) {
+      *keep = {json, false, {}};
+    }
   } else {
     const YAML::Node pem = node["pem"];
     auto path = readString(ctx, pem, "pem");
@@ -468,6 +488,9 @@ Parsed<verifier::KeySet> readKeySource(const Context& ctx, const YAML::Node& nod
     where = pem;
     descriptions.push_back("pem " + resolved);
     loaded = verifier::KeySet::fromPem(*text, options);
+    if (keep != nullptr) {
+      *keep = {*text, true, options};
+    }
   }
   if (!loaded) {
     return makeError(ctx.at(where, "keys: " + loaded.error().message));
@@ -475,7 +498,8 @@ Parsed<verifier::KeySet> readKeySource(const Context& ctx, const YAML::Node& nod
   return std::move(loaded).value();
 }
 
-ConfigCheck readKeys(const Context& ctx, const YAML::Node& node, Provider& provider) {
+ConfigCheck readKeys(const Context& ctx, const YAML::Node& node, Provider& provider,
+                     std::vector<LocalKeyText>* keep = nullptr) {
   std::vector<YAML::Node> entries;
   if (node.IsSequence()) {
     for (const YAML::Node& entry : node) {
@@ -490,7 +514,11 @@ ConfigCheck readKeys(const Context& ctx, const YAML::Node& node, Provider& provi
   auto keys = std::make_shared<verifier::KeySet>();
   std::size_t skipped = 0;
   for (const YAML::Node& entry : entries) {
-    auto set = readKeySource(ctx, entry, provider.key_sources);
+    LocalKeyText text;
+    auto set = readKeySource(ctx, entry, provider.key_sources, keep ? &text : nullptr);
+    if (keep != nullptr) {
+      keep->push_back(std::move(text));
+    }
     if (!set) {
       return set.error();
     }
@@ -785,23 +813,68 @@ ConfigCheck readProvider(const Context& ctx, const YAML::Node& key, const YAML::
           node,
           {"issuer", "audiences", "keys", "algorithms", "leeway", "max_lifetime", "type",
            "require_exp", "max_token_bytes", "max_json_depth", "required_claims", "token_from",
-           "claims_to_headers", "forward_payload_header", "keep_token"},
+           "claims_to_headers", "forward_payload_header", "keep_token",
+           // remote keys (auth/remote_keys_config.h):
+           kRemoteKeyProviderKeys[0], kRemoteKeyProviderKeys[1], kRemoteKeyProviderKeys[2],
+           kRemoteKeyProviderKeys[3], kRemoteKeyProviderKeys[4]},
           ctx.file, where)) {
-    return failed;
-  }
-  const YAML::Node keys = node.IsMap() ? node["keys"] : YAML::Node();
-  if (!keys) {
-    return ctx.at(node.IsMap() ? node : key, where + ": 'keys' is required");
-  }
-  if (auto failed = readKeys(ctx, keys, provider)) {
     return failed;
   }
   if (auto failed = readPolicy(ctx, node, provider.policy)) {
     return failed;
   }
-  if (provider.policy.algorithms.empty()) {
-    provider.policy.algorithms = algorithmsOfKeys(*provider.keys.load());
+  // ---- remote keys (docs/remote-keys.md): jwks_uri and discovery need no local keys ----
+  RemoteKeySettings remote;
+  if (auto failed = readRemoteKeySettings(node, ctx.file, provider.name, provider.policy.issuer,
+                                          ctx.base_dir, remote)) {
+    return failed;
   }
+  const YAML::Node keys = node.IsMap() ? node["keys"] : YAML::Node();
+  if (!keys && !remote.configured()) {
+    return ctx.at(node.IsMap() ? node : key,
+                  where + ": 'keys' is required (or jwks_uri, or discovery: true)");
+  }
+  std::vector<LocalKeyText> local_texts;
+  if (keys) {
+    if (auto failed = readKeys(ctx, keys, provider, remote.configured() ? &local_texts : nullptr)) {
+      return failed;
+    }
+  }
+  if (remote.configured()) {
+    if (!local_texts.empty()) {
+      remote.spec.local_keys =
+          [texts = std::move(local_texts)]() -> Result<verifier::KeySet, verifier::KeyLoadError> {
+        verifier::KeySet merged;
+        for (const LocalKeyText& text : texts) {
+          auto set = text.pem ? verifier::KeySet::fromPem(text.text, text.options)
+                              : verifier::KeySet::fromJwks(text.text);
+          if (!set) {
+            return makeError(set.error());
+          }
+          merged.merge(std::move(set).value());
+        }
+        return merged;
+      };
+    }
+    provider.remote_keys = std::move(remote.spec);
+    provider.unavailable_status = remote.unavailable_status;
+  }
+  if (provider.policy.algorithms.empty()) {
+    if (const auto local = provider.keys.load()) {
+      provider.policy.algorithms = algorithmsOfKeys(*local);
+    }
+    // Keys fetched later decide nothing: the asymmetric algorithms, never HMAC with a
+    // secret that a key server would have published.
+    if (!provider.remote_keys.sources.empty()) {
+      for (std::size_t i = 0; i < verifier::kAlgorithmCount; ++i) {
+        const auto alg = static_cast<verifier::Algorithm>(i);
+        if (verifier::keyTypeFor(alg) != verifier::KeyType::Oct) {
+          provider.policy.algorithms.add(alg);
+        }
+      }
+    }
+  }
+  // ---- end remote keys ----
   return readForwarding(ctx, node, provider);
 }
 

@@ -13,12 +13,15 @@
 #include <random>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "auth/ascii.h"
+#include "auth/remote_keys.h"
 #include "auth/token_cache.h"
 #include "auth/token_extractor.h"
+#include "jwks/key_waiters.h"
 #include "proxy/log.h"
 #include "verifier/verifier.h"
 
@@ -185,6 +188,27 @@ class AuthFilter::Worker {
   FilterVerdict decide(FilterRequest& request);
   std::size_t cachedTokens() const { return cache_ ? cache_->size() : 0; }
 
+  // ---- remote keys ----
+  // The fetch a request may wait for: the key service's provider index and the fetch
+  // epoch to wait past (service -1: none).
+  struct KeyWaitHint {
+    int service = -1;
+    std::uint64_t epoch = 0;
+  };
+  void setRemoteKeys(RemoteKeys* remote, jwks::KeyWaiters* waiters) {
+    remote_ = remote;
+    waiters_ = waiters;
+  }
+  // Before each decide(): whether it may end in Pending (a wait), and whether it follows a
+  // wait (a kid still unknown is then remembered, so it is refused at once next time).
+  void beginRun(bool may_wait, bool after_wait) {
+    may_wait_ = may_wait && waiters_ != nullptr;
+    after_wait_ = after_wait;
+    hint_ = {};
+  }
+  const KeyWaitHint& keyWaitHint() const { return hint_; }
+  // ---- end remote keys ----
+
   AuthStats stats;
 
  private:
@@ -233,6 +257,13 @@ class AuthFilter::Worker {
   Outcome evaluateOneOf(const Requirement& requirement, std::int64_t now);
   Outcome evaluateAll(const Requirement& requirement, std::int64_t now);
   const verifier::KeySet* keysFor(ProviderIndex provider);
+  // ---- remote keys ----
+  int remoteIndex(ProviderIndex provider) const {
+    return remote_ != nullptr ? remote_->serviceIndex(provider) : -1;
+  }
+  void noteMissingKeys(ProviderIndex provider);
+  void noteUnknownKid(ProviderIndex provider, std::string_view token);
+  // ---- end remote keys ----
   const CachedIdentity* cached(ProviderIndex provider, std::string_view token, std::int64_t now);
   VerifyResult verifyNew(ProviderIndex provider, std::string_view token, std::int64_t now);
   Outcome accept(const Requirement& requirement, ProviderIndex provider,
@@ -259,6 +290,13 @@ class AuthFilter::Worker {
 
   std::shared_ptr<const AuthConfig> config_;
   SecondsClock clock_;
+  // ---- remote keys ----
+  RemoteKeys* remote_ = nullptr;
+  jwks::KeyWaiters* waiters_ = nullptr;
+  bool may_wait_ = false;
+  bool after_wait_ = false;
+  KeyWaitHint hint_;
+  // ---- end remote keys ----
   ResponseOptions response_options_;
   verifier::Verifier verifier_;
   std::vector<KeySetView> key_views_;  // Per provider.
@@ -346,6 +384,12 @@ FilterVerdict AuthFilter::Worker::decide(FilterRequest& request) {
   // The requirement; then the credentials go whatever the outcome (keep_token: false).
   const Requirement& requirement = *route.requirement;
   const Outcome outcome = evaluate(requirement, now_);
+  // ---- remote keys: a fetch in flight may still bring the key; wait for it before the
+  // credentials are touched, so that deciding again later sees the same request ----
+  if (!outcome.ok && hint_.service >= 0) {
+    return FilterVerdict::Pending;
+  }
+  // ---- end remote keys ----
   removeCredentials(request, requirement);
   if (outcome.ok) {
     return pass(request, route, target->path);
@@ -511,12 +555,16 @@ AuthFilter::Worker::VerifyResult AuthFilter::Worker::verifyNew(ProviderIndex ind
                                                                std::int64_t now) {
   const verifier::KeySet* keys = keysFor(index);
   if (keys == nullptr) {
+    noteMissingKeys(index);
     return {nullptr, Status::Ok, true};
   }
   const Provider& provider = *config_->providers[index];
   ++stats.verifications;
   auto verified = verifier_.verify(token, provider.policy, *keys, now);
   if (!verified) {
+    if (verified.error() == Status::KeyNotFound) {
+      noteUnknownKid(index, token);
+    }
     return {nullptr, verified.error(), false};
   }
 
@@ -544,10 +592,54 @@ AuthFilter::Worker::VerifyResult AuthFilter::Worker::verifyNew(ProviderIndex ind
   return {&*uncached_, Status::Ok, false};
 }
 
+// ---- remote keys ----
+void AuthFilter::Worker::noteMissingKeys(ProviderIndex provider) {
+  const int service = remoteIndex(provider);
+  if (service < 0 || !may_wait_ || hint_.service >= 0) {
+    return;
+  }
+  if (const auto epoch = waiters_->shouldWaitForKeys(static_cast<std::size_t>(service))) {
+    hint_ = {service, *epoch};
+  }
+}
+
+void AuthFilter::Worker::noteUnknownKid(ProviderIndex provider, std::string_view token) {
+  const int service = remoteIndex(provider);
+  if (service < 0 || waiters_ == nullptr) {
+    return;
+  }
+  // The protected-header segment stands for the kid: it carries it, and tokens naming the
+  // same kid from one issuer share it, without decoding anything here.
+  const std::string_view header = token.substr(0, token.find('.'));
+  if (after_wait_) {
+    waiters_->rememberUnknownKid(static_cast<std::size_t>(service), header);
+    return;
+  }
+  if (!may_wait_ || hint_.service >= 0) {
+    return;
+  }
+  if (const auto epoch = waiters_->shouldWaitForKid(static_cast<std::size_t>(service), header)) {
+    hint_ = {service, *epoch};
+  }
+}
+// ---- end remote keys ----
+
 AuthFilter::Worker::Outcome AuthFilter::Worker::failure(const VerifyResult& result,
                                                         ProviderIndex provider,
                                                         std::string_view token) {
   if (result.unavailable) {
+    // ---- remote keys: say why the provider has none, with the status it is configured for
+    const int service = remoteIndex(provider);
+    if (service >= 0) {
+      const jwks::KeyAvailability availability =
+          remote_->service().keys(static_cast<std::size_t>(service)).availability();
+      const Refusal refusal = config_->providers[provider]->unavailable_status == 503
+                                  ? Refusal::Unavailable
+                                  : Refusal::InvalidToken;
+      return Outcome::refused({refusal, jwks::describe(availability), {}},
+                              jwks::toString(availability), provider, token);
+    }
+    // ---- end remote keys ----
     return Outcome::refused({Refusal::Unavailable, "The identity provider has no keys yet", {}},
                             "no_keys", provider, token);
   }
@@ -774,38 +866,140 @@ void AuthFilter::Worker::logOutcome(proxy::LogLevel level, const char* what, con
                     static_cast<int>(header.size()), header.data(), provider, credential);
 }
 
+// ---- remote keys: this worker's waiters and the requests suspended on them ----
+struct AuthFilter::KeyWaits {
+  struct Held {
+    proxy::PendingRequest request;
+    std::uint64_t waiter = 0;
+  };
+  std::unique_ptr<jwks::KeyWaiters> waiters;
+  std::unordered_map<std::uint64_t, Held> held;  // by slot
+  std::uint64_t next_slot = 1;
+};
+// ---- end remote keys ----
+
 AuthFilter::AuthFilter(std::shared_ptr<const AuthConfig> config, SecondsClock clock)
     : worker_(std::make_unique<Worker>(std::move(config), std::move(clock))) {}
+
+AuthFilter::AuthFilter(std::shared_ptr<const AuthConfig> config, RemoteKeys* remote,
+                       uv_loop_t* loop, SecondsClock clock)
+    : AuthFilter(std::move(config), std::move(clock)) {
+  if (remote == nullptr) {
+    return;
+  }
+  waits_ = std::make_unique<KeyWaits>();
+  if (loop != nullptr) {
+    auto waiters = jwks::KeyWaiters::create(loop, remote->service());
+    if (waiters) {
+      waits_->waiters = std::move(*waiters);
+    } else {
+      // Fail closed: requests that would wait are refused instead.
+      proxy::logMessage(proxy::LogLevel::Error, "auth: remote keys: no key waits here: %s",
+                        waiters.error().c_str());
+    }
+  }
+  worker_->setRemoteKeys(remote, waits_->waiters.get());
+}
 
 AuthFilter::~AuthFilter() = default;
 
 proxy::FilterVerdict AuthFilter::onRequest(proxy::RequestContext& request) {
   ContextRequest adapter(request);
-  return worker_->decide(adapter);
+  worker_->beginRun(true, false);
+  const FilterVerdict verdict = worker_->decide(adapter);
+  if (verdict != FilterVerdict::Pending) {
+    return verdict;
+  }
+  return waitForKeys(request, adapter);
 }
 
-proxy::FilterVerdict AuthFilter::decide(FilterRequest& request) { return worker_->decide(request); }
+// ---- remote keys ----
+proxy::FilterVerdict AuthFilter::waitForKeys(proxy::RequestContext& request,
+                                             FilterRequest& adapter) {
+  const Worker::KeyWaitHint hint = worker_->keyWaitHint();
+  const std::uint64_t slot = waits_->next_slot++;
+  const jwks::WaitTicket ticket = waits_->waiters->wait(
+      static_cast<std::size_t>(hint.service), hint.epoch, [this, slot](jwks::WaitOutcome outcome) {
+        resumeAfterWait(slot, static_cast<std::uint8_t>(outcome));
+      });
+  if (ticket.state != jwks::WaitStart::Waiting) {
+    // The fetch already ended, or this worker holds too many waits: decide now, for good.
+    --worker_->stats.requests;
+    worker_->beginRun(false, ticket.state == jwks::WaitStart::AlreadyDone);
+    return worker_->decide(adapter);
+  }
+  ++worker_->stats.key_waits;
+  waits_->held[slot] = {request.suspend(), ticket.id};
+  return FilterVerdict::Pending;
+}
+
+void AuthFilter::resumeAfterWait(std::uint64_t slot, std::uint8_t outcome) {
+  const auto found = waits_->held.find(slot);
+  if (found == waits_->held.end()) {
+    return;
+  }
+  const proxy::PendingRequest pending = found->second.request;
+  waits_->held.erase(found);
+  proxy::RequestContext* context = pending.context();
+  if (context == nullptr || outcome == static_cast<std::uint8_t>(jwks::WaitOutcome::Cancelled)) {
+    return;
+  }
+  ContextRequest adapter(*context);
+  --worker_->stats.requests;
+  worker_->beginRun(false, outcome == static_cast<std::uint8_t>(jwks::WaitOutcome::FetchDone));
+  pending.resume(worker_->decide(adapter));
+}
+
+void AuthFilter::onCancelled(std::uint64_t pending_id) {
+  if (!waits_) {
+    return;
+  }
+  for (auto it = waits_->held.begin(); it != waits_->held.end(); ++it) {
+    if (it->second.request.id() == pending_id) {
+      waits_->waiters->cancel(it->second.waiter);
+      waits_->held.erase(it);
+      return;
+    }
+  }
+}
+// ---- end remote keys ----
+
+proxy::FilterVerdict AuthFilter::decide(FilterRequest& request) {
+  worker_->beginRun(false, false);
+  return worker_->decide(request);
+}
 
 void AuthFilter::close() {
   if (closed_) {
     return;
   }
   closed_ = true;
+  // ---- remote keys: every connection is closed by now; the waiters' handles go too ----
+  if (waits_ && waits_->waiters) {
+    waits_->waiters->close();
+    waits_->held.clear();
+  }
+  // ---- end remote keys ----
   const AuthStats& s = worker_->stats;
   const auto count = [](std::uint64_t value) { return static_cast<unsigned long long>(value); };
   proxy::logMessage(proxy::LogLevel::Info,
                     "auth: worker stats: requests=%llu passed=%llu refused=%llu reported=%llu "
-                    "anonymous=%llu cache_hits=%llu verifications=%llu",
+                    "anonymous=%llu cache_hits=%llu verifications=%llu key_waits=%llu",
                     count(s.requests), count(s.passed), count(s.refused), count(s.reported),
-                    count(s.anonymous), count(s.cache_hits), count(s.verifications));
+                    count(s.anonymous), count(s.cache_hits), count(s.verifications),
+                    count(s.key_waits));
 }
 
 const AuthStats& AuthFilter::stats() const { return worker_->stats; }
 
 std::size_t AuthFilter::cachedTokens() const { return worker_->cachedTokens(); }
 
-proxy::RequestFilterFactory makeAuthFilterFactory(std::shared_ptr<const AuthConfig> config) {
-  return [config](uv_loop_t*) -> std::unique_ptr<proxy::RequestFilter> {
+proxy::RequestFilterFactory makeAuthFilterFactory(std::shared_ptr<const AuthConfig> config,
+                                                  RemoteKeys* remote) {
+  return [config, remote](uv_loop_t* loop) -> std::unique_ptr<proxy::RequestFilter> {
+    if (remote != nullptr) {
+      return std::make_unique<AuthFilter>(config, remote, loop);
+    }
     return std::make_unique<AuthFilter>(config);
   };
 }

@@ -16,6 +16,8 @@
 
 namespace jwtgate::auth {
 
+class RemoteKeys;
+
 // What the filter reads and changes of a request: proxy::RequestContext in the proxy (see
 // AuthFilter::onRequest), a fake in unit tests. The semantics are RequestContext's: views
 // live for the call, removed fields stay listed, edits apply when the request is forwarded.
@@ -43,6 +45,7 @@ struct AuthStats {
   std::uint64_t anonymous = 0;  // Of `passed`: allow_missing without a credential.
   std::uint64_t cache_hits = 0;
   std::uint64_t verifications = 0;          // Full verifier runs (cache misses).
+  std::uint64_t key_waits = 0;              // Suspended until a remote key fetch ended.
   std::array<std::uint64_t, 8> refusals{};  // By Refusal value (enforced or reported).
 };
 
@@ -77,13 +80,23 @@ class AuthFilter final : public proxy::RequestFilter {
  public:
   // `clock` defaults to wallClockSeconds.
   explicit AuthFilter(std::shared_ptr<const AuthConfig> config, SecondsClock clock = {});
+  // ---- remote keys (docs/remote-keys.md) ----
+  // With `remote` (which outlives the filter) and the worker's `loop`: a request whose
+  // provider has no keys yet, or whose kid is unknown, may be suspended until the provider's
+  // fetch in flight (or the refetch it triggers) ends, at most the provider's wait_timeout;
+  // it is then decided again, without waiting a second time.
+  AuthFilter(std::shared_ptr<const AuthConfig> config, RemoteKeys* remote, uv_loop_t* loop,
+             SecondsClock clock = {});
   ~AuthFilter() override;
   AuthFilter(const AuthFilter&) = delete;
   AuthFilter& operator=(const AuthFilter&) = delete;
 
   proxy::FilterVerdict onRequest(proxy::RequestContext& request) override;
+  // A request waiting for a key fetch went away: its wait is dropped.
+  void onCancelled(std::uint64_t pending_id) override;
 
-  // The worker is stopping: logs this worker's counters once (info).
+  // The worker is stopping: ends the key waits (closing their handles) and logs this
+  // worker's counters once (info).
   void close() override;
 
   // The decision for one request: Pass (with the edits made on `request`) or Respond (with
@@ -96,11 +109,19 @@ class AuthFilter final : public proxy::RequestFilter {
 
  private:
   class Worker;
+  struct KeyWaits;  // remote keys: the waiters of this worker and the requests they hold
+
+  proxy::FilterVerdict waitForKeys(proxy::RequestContext& request, FilterRequest& adapter);
+  void resumeAfterWait(std::uint64_t slot, std::uint8_t outcome);
+
   std::unique_ptr<Worker> worker_;
+  std::unique_ptr<KeyWaits> waits_;
   bool closed_ = false;
 };
 
-// A factory for proxy::Server: one AuthFilter per worker, all sharing `config`.
-proxy::RequestFilterFactory makeAuthFilterFactory(std::shared_ptr<const AuthConfig> config);
+// A factory for proxy::Server: one AuthFilter per worker, all sharing `config` (and
+// `remote`, when some provider has remote keys; it must outlive the server).
+proxy::RequestFilterFactory makeAuthFilterFactory(std::shared_ptr<const AuthConfig> config,
+                                                  RemoteKeys* remote = nullptr);
 
 }  // namespace jwtgate::auth

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "auth/token_extractor.h"
+#include "jwks/remote_keys_spec.h"
 #include "verifier/claims.h"
 #include "verifier/key_set.h"
 #include "verifier/policy.h"
@@ -79,6 +80,13 @@ struct Provider {
   // Where the keys came from ("file /etc/jwks.json", "inline"), for start-up messages.
   std::vector<std::string> key_sources;
   KeySetHolder keys;
+  // ---- remote keys (docs/remote-keys.md) ----
+  // Sources fetched by the key service (jwks_uri, discovery); empty: every key is local.
+  // The service publishes the merged set into `keys`.
+  jwks::RemoteKeysSpec remote_keys;
+  // The refusal when the provider has no usable keys: 401 invalid_token or 503.
+  int unavailable_status = 401;
+  // ---- end remote keys ----
 };
 
 }  // namespace jwtgate::auth

@@ -143,12 +143,12 @@ ConfigCheck readDurations(const Reader& r, const YAML::Node& section, jwks::Remo
 }
 
 ConfigCheck readTuning(const Reader& r, const YAML::Node& section, RemoteKeySettings& out) {
-  if (auto failed = proxy::checkMappingKeys(
-          section,
-          {"cache_min", "cache_max", "stale_window", "refetch_cooldown", "wait_timeout",
-           "connect_timeout", "timeout", "max_redirects", "max_bytes", "retry_initial",
-           "retry_max", "unavailable_status"},
-          r.file, r.where + ": remote_keys")) {
+  if (auto failed =
+          proxy::checkMappingKeys(section,
+                                  {"cache_min", "cache_max", "stale_window", "refetch_cooldown",
+                                   "wait_timeout", "connect_timeout", "timeout", "max_redirects",
+                                   "max_bytes", "retry_initial", "retry_max", "unavailable_status"},
+                                  r.file, r.where + ": remote_keys")) {
     return failed;
   }
   if (section.IsNull()) {
@@ -162,8 +162,8 @@ ConfigCheck readTuning(const Reader& r, const YAML::Node& section, RemoteKeySett
     if (!text) {
       return text.error();
     }
-    if (text->empty() || text->size() > 2 || text->find_first_not_of("0123456789") !=
-                                                 std::string::npos) {
+    if (text->empty() || text->size() > 2 ||
+        text->find_first_not_of("0123456789") != std::string::npos) {
       return r.at(item, "max_redirects: expected 0 to 10");
     }
     out.spec.fetch.max_redirects = std::stol(*text);
@@ -243,8 +243,8 @@ ConfigCheck readRemoteKeySettings(const YAML::Node& node, std::string_view file,
       if (!issuer) {
         return r.at(item, "discovery: true needs the provider's issuer");
       }
-      if (auto failed = checkUrl(r, item, "issuer (for discovery)", *issuer,
-                                 out.spec.fetch.allow_insecure)) {
+      if (auto failed =
+              checkUrl(r, item, "issuer (for discovery)", *issuer, out.spec.fetch.allow_insecure)) {
         return failed;
       }
       out.spec.sources.push_back({jwks::SourceKind::Discovery, *issuer});

@@ -36,6 +36,8 @@ struct LifetimeBounds {
 // The time the keys of a response may be used before they are stale: max-age minus the
 // response's Age, within `bounds`. no-store, no-cache, an unusable max-age or none at all
 // give the minimum (refetch as soon as the bounds allow).
+// TODO(remote-keys): Expires (with Date) is not read; a server that sends only Expires gets
+// the minimum lifetime, which is the safe side.
 std::chrono::seconds keyLifetime(const CacheDirectives& directives,
                                  std::optional<std::uint32_t> age, const LifetimeBounds& bounds);
 

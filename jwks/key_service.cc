@@ -86,6 +86,7 @@ class RemoteProvider final : public KeySourceOwner {
   }
 
   void refetch() {
+    keys_.counters().refetches.fetch_add(1, std::memory_order_relaxed);
     for (auto& source : sources_) {
       source->refetchNow();
     }
@@ -101,12 +102,18 @@ class RemoteProvider final : public KeySourceOwner {
 
   bool hasKeys() const { return has_keys_; }
 
-  void onKeysChanged(KeySource&) override {
+  void onKeysChanged(KeySource& source) override {
+    if (!source.hasKeys()) {
+      keys_.counters().expirations.fetch_add(1, std::memory_order_relaxed);
+    }
     republish();
     service_.onProviderKeysChanged();
   }
 
-  void onFetchDone(KeySource&) override {
+  void onFetchDone(KeySource& source) override {
+    auto& counter =
+        source.lastFetchFailed() ? keys_.counters().fetches_failed : keys_.counters().fetches_ok;
+    counter.fetch_add(1, std::memory_order_relaxed);
     keys_.setFetching(anyFetching());
     keys_.setAvailability(availability());
     keys_.completeFetch();

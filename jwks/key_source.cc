@@ -164,6 +164,8 @@ void KeySource::onDiscovery(FetchResult result) {
 }
 
 void KeySource::startJwks() {
+  // TODO(remote-keys): conditional requests (ETag and If-None-Match, 304) would spare the
+  // key server a full document on most refreshes; every refresh fetches it whole for now.
   stage_ = Stage::Jwks;
   FetchOptions options = provider_.fetch;
   options.accept = "application/jwk-set+json, application/json";

@@ -51,6 +51,8 @@ class KeySource {
   // Starts the first fetch.
   void start();
   // Fetches now unless a fetch is in flight (which then serves the request).
+  // NOTE: a fetch that started just before a rotation may bring the old set; the waiting
+  // requests are then refused and the next refetch comes after the cool-down.
   void refetchNow();
   // Abandons the fetch in flight and closes the timers (the loop must run to finish).
   void close();

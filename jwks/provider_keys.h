@@ -63,6 +63,17 @@ class ProviderKeys {
   std::uint64_t keysVersion() const { return keys_version_.load(std::memory_order_acquire); }
   RefetchGate& refetchGate() { return gate_; }
 
+  // Outcome counters, written by the control thread.
+  // TODO(metrics): export through the admin endpoint once it exists.
+  struct Counters {
+    std::atomic<std::uint64_t> fetches_ok{0};      // a JWKS arrived and was taken
+    std::atomic<std::uint64_t> fetches_failed{0};  // any step failed; the keys stayed
+    std::atomic<std::uint64_t> refetches{0};       // unknown-kid refetches asked for
+    std::atomic<std::uint64_t> expirations{0};     // the stale window ran out
+  };
+  Counters& counters() { return counters_; }
+  const Counters& counters() const { return counters_; }
+
   // ---- control thread ----
 
   // Set before the service starts; called after every publish().
@@ -78,6 +89,7 @@ class ProviderKeys {
  private:
   const std::string name_;
   RefetchGate gate_;
+  Counters counters_;
   PublishListener listener_;
   std::atomic<std::shared_ptr<const verifier::KeySet>> keys_;
   std::atomic<std::uint8_t> availability_{static_cast<std::uint8_t>(KeyAvailability::Loading)};

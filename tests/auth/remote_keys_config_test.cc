@@ -19,8 +19,8 @@ struct Loaded {
 
 Loaded load(const std::string& text, std::optional<std::string> issuer = std::nullopt) {
   Loaded out;
-  out.error = readRemoteKeySettings(YAML::Load(text), "test.yaml", "corp", issuer, "/etc",
-                                    out.settings);
+  out.error =
+      readRemoteKeySettings(YAML::Load(text), "test.yaml", "corp", issuer, "/etc", out.settings);
   return out;
 }
 
@@ -32,8 +32,8 @@ TEST_SUITE("auth/remote_keys_config") {
   }
 
   TEST_CASE("jwks_uri and discovery give sources with the documented defaults") {
-    Loaded loaded = load("discovery: true\njwks_uri: https://id.example/keys\n",
-                         "https://id.example");
+    Loaded loaded =
+        load("discovery: true\njwks_uri: https://id.example/keys\n", "https://id.example");
     REQUIRE_FALSE(loaded.error);
     const jwks::RemoteKeysSpec& spec = loaded.settings.spec;
     REQUIRE(spec.sources.size() == 2);
@@ -116,8 +116,8 @@ TEST_SUITE("auth/remote_keys_config") {
     };
     for (const Row& row : rows) {
       CAPTURE(std::string(row.yaml));
-      Loaded loaded = load(row.yaml, row.issuer ? std::optional<std::string>(row.issuer)
-                                                : std::nullopt);
+      Loaded loaded =
+          load(row.yaml, row.issuer ? std::optional<std::string>(row.issuer) : std::nullopt);
       REQUIRE(loaded.error.has_value());
       CHECK(loaded.error->message.find(row.message) != std::string::npos);
       CHECK(loaded.error->line >= 1);

@@ -259,6 +259,10 @@ TEST_SUITE("jwks/key_service") {
     CHECK(hasKid(keys.keys(), "k2"));
     CHECK_FALSE(hasKid(keys.keys(), "k1"));
     CHECK(log.contains("1 keys in use; added k2"));
+    CHECK(keys.counters().expirations == 1);
+    CHECK(keys.counters().fetches_failed >= 3);
+    CHECK(keys.counters().fetches_ok >= 2);
+    CHECK(keys.counters().refetches == 0);
   }
 
   TEST_CASE("one provider without keys does not hold up or harm the others") {
@@ -317,6 +321,9 @@ TEST_SUITE("jwks/key_service") {
     REQUIRE(eventually([&] { return keys.fetchEpoch() == 2 && !keys.fetching(); }));
     CHECK(hasKid(keys.keys(), "k2"));
     CHECK(keys_server.server.requests("/jwks") == 2);
+    CHECK(keys.counters().fetches_ok == 2);
+    CHECK(keys.counters().fetches_failed == 0);
+    CHECK(keys.counters().refetches >= 1);
     (*service)->requestRefetch(7);  // no such provider: ignored
   }
 

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -156,7 +155,7 @@ class OidcProvider:
         self.lines = []
         self.cond = threading.Condition()
         self._start(keys)
-        track_release(self)
+        h.track(self)
 
     def _start(self, keys):
         config = {
@@ -259,10 +258,6 @@ class OidcProvider:
     def release(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def track_release(resource):
-    return h.track(resource)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,222 @@
+"""Fetching remote keys: HTTPS with a configured CA (and refused without it or for the wrong
+host name), discovery documents that name another issuer, plain http without
+allow_insecure, a provider without keys failing only its own routes, --wait-for-keys, and a
+flood of tokens with made-up kids costing one fetch per cool-down. Keys and tokens are made
+here with PyJWT; no Node.js needed.
+"""
+
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "oidc"))
+import harness as h  # noqa: E402
+import remote_keys as rk  # noqa: E402
+
+suite = h.Suite("remote keys / fetching", deadline=420)
+
+ISSUER = "https://issuer.test"
+AUDIENCE = "https://api.test/rs"
+
+
+def settings_for(jwks_uri, **extra):
+    settings = {"issuer": ISSUER, "jwks_uri": jwks_uri, "audiences": [AUDIENCE]}
+    settings.update(extra)
+    return settings
+
+
+def token_of(key, kid=None):
+    return key.sign(rk.claims_for(ISSUER, AUDIENCE), kid=kid)
+
+
+@suite.case
+def https_with_the_configured_ca():
+    key = rk.SigningKey("ES256")
+    ca = rk.TestCA()
+    server = rk.KeyServer(jwks=rk.jwks_of(key), tls=ca.server_context(ips=["127.0.0.1"]))
+    upstream = h.Upstream()
+    proxy = rk.start_jwtgate(rk.jwtgate_config(
+        upstream, {"idp": settings_for(server.url(), ca_file=ca.ca_file)}))
+    suite.check("keys ready over https", proxy.wait_stderr(r"keys ready", timeout=15),
+                proxy.stderr_text())
+    suite.equal("a token signed with the served key passes", rk.get(proxy, token_of(key)).status,
+                200)
+    suite.equal("the JWKS was fetched once", server.fetches(), 1)
+
+
+def refused_tls(context_names, context_ips, with_ca, what):
+    key = rk.SigningKey("ES256")
+    ca = rk.TestCA()
+    server = rk.KeyServer(jwks=rk.jwks_of(key),
+                          tls=ca.server_context(names=context_names, ips=context_ips))
+    upstream = h.Upstream()
+    extra = {"ca_file": ca.ca_file} if with_ca else {}
+    extra["remote_keys"] = {"retry_initial": "5s"}
+    proxy = rk.start_jwtgate(rk.jwtgate_config(upstream, {"idp": settings_for(server.url(),
+                                                                               **extra)}))
+    failed = proxy.wait_stderr(r"JWKS fetch from https://127\.0\.0\.1:\d+/jwks failed: tls",
+                               timeout=15)
+    suite.check(f"{what}: the fetch fails as a TLS failure", failed, proxy.stderr_text())
+    response = rk.get(proxy, token_of(key))
+    suite.equal(f"{what}: the token is refused", response.status, 401)
+    text = (response.header("WWW-Authenticate") or "") + response.body.decode("utf-8", "replace")
+    suite.check(f"{what}: the refusal says the keys could not be fetched",
+                "could not be fetched" in text, rk.describe(response))
+    suite.equal(f"{what}: nothing reached the upstream", len(upstream.requests()), 0)
+
+
+@suite.case
+def https_without_the_ca_is_refused():
+    refused_tls([], ["127.0.0.1"], False, "unknown CA")
+
+
+@suite.case
+def https_for_another_host_name_is_refused():
+    refused_tls(["wrong.example"], [], True, "wrong host name")
+
+
+@suite.case
+def a_discovery_document_of_another_issuer_is_refused():
+    key = rk.SigningKey("ES256")
+    server = rk.KeyServer(jwks=rk.jwks_of(key))
+    issuer = server.url("")
+    server.discovery = {"issuer": "http://127.0.0.1:1", "jwks_uri": server.url()}
+    upstream = h.Upstream()
+    settings = {"issuer": issuer, "discovery": True, "allow_insecure": True,
+                "audiences": [AUDIENCE], "remote_keys": {"retry_initial": "5s"}}
+    proxy = rk.start_jwtgate(rk.jwtgate_config(upstream, {"idp": settings}))
+    suite.check("the log says the document names another issuer",
+                proxy.wait_stderr(r"names another issuer", timeout=15), proxy.stderr_text())
+    response = rk.get(proxy, key.sign(rk.claims_for(issuer, AUDIENCE)))
+    suite.equal("the token is refused", response.status, 401)
+    suite.equal("the JWKS it points at was never fetched", server.fetches(), 0)
+
+    server.discovery = {"issuer": issuer, "jwks_uri": server.url()}
+    other = rk.KeyServer(jwks=rk.jwks_of(key))
+    other.discovery = {"issuer": issuer + "/", "jwks_uri": other.url()}
+    proxy = rk.start_jwtgate(rk.jwtgate_config(upstream, {"idp": dict(
+        settings, issuer=other.url(""))}))
+    suite.check("an issuer differing by a trailing slash is refused too",
+                proxy.wait_stderr(r"names another issuer", timeout=15), proxy.stderr_text())
+
+
+@suite.case
+def plain_http_needs_allow_insecure():
+    upstream = h.Upstream()
+    config = rk.jwtgate_config(upstream, {"idp": settings_for("http://127.0.0.1:9/jwks")})
+    work = tempfile.mkdtemp(prefix="jwtgate-it-")
+    path = os.path.join(work, "jwtgate.yaml")
+    with open(path, "w") as out:
+        out.write(h.to_yaml(config) + "\n")
+    code, _, err = h.run_binary(["serve", "--config", path])
+    suite.equal("serve refuses the configuration", code, 1)
+    suite.check("the error names allow_insecure", "allow_insecure" in err, err)
+    config["providers"]["idp"]["jwks_uri"] = "file:///etc/passwd"
+    with open(path, "w") as out:
+        out.write(h.to_yaml(config) + "\n")
+    code, _, err = h.run_binary(["serve", "--config", path])
+    suite.equal("a file:// jwks_uri is refused", code, 1)
+
+
+@suite.case
+def a_provider_without_keys_fails_only_its_own_routes():
+    good_key = rk.SigningKey("ES256")
+    good = rk.KeyServer(jwks=rk.jwks_of(good_key))
+    broken = h.RefusingPort()
+    upstream = h.Upstream()
+    config = h.proxy_config(upstream)
+    config["providers"] = {
+        "good": settings_for(good.url(), allow_insecure=True),
+        "broken": settings_for(f"http://{broken.address}/jwks", allow_insecure=True,
+                               remote_keys={"retry_initial": "5s"}),
+    }
+    config["routes"] = [
+        {"match": {"prefix": "/broken/"}, "require": {"provider": "broken"}},
+        {"match": {"prefix": "/"}, "require": {"provider": "good"}},
+    ]
+    proxy = rk.start_jwtgate(config)
+    suite.check("the broken provider's failure is logged",
+                proxy.wait_stderr(r"provider 'broken': JWKS fetch .* failed: connect", timeout=15),
+                proxy.stderr_text())
+    token = token_of(good_key)
+    suite.equal("the good provider's route passes", rk.get(proxy, token, "/a").status, 200)
+    response = rk.get(proxy, token, "/broken/a")
+    suite.equal("the broken provider's route is refused", response.status, 401)
+    text = (response.header("WWW-Authenticate") or "") + response.body.decode("utf-8", "replace")
+    suite.check("with a description that says the keys could not be fetched",
+                "could not be fetched" in text, rk.describe(response))
+
+
+@suite.case
+def wait_for_keys_fails_start_after_its_timeout():
+    broken = h.RefusingPort()
+    upstream = h.Upstream()
+    config = rk.jwtgate_config(upstream, {"idp": settings_for(f"http://{broken.address}/jwks",
+                                                               allow_insecure=True)})
+    work = tempfile.mkdtemp(prefix="jwtgate-it-")
+    path = os.path.join(work, "jwtgate.yaml")
+    with open(path, "w") as out:
+        out.write(h.to_yaml(config) + "\n")
+    code, _, err = h.run_binary(["serve", "--config", path, "--wait-for-keys=1s"], timeout=20)
+    suite.equal("start fails", code, 1)
+    suite.check("the error says which keys are missing", "idp" in err and "keys" in err, err)
+    suite.check("it never listened", "listening on" not in err, err)
+
+
+@suite.case
+def local_and_remote_keys_are_merged():
+    local_key = rk.SigningKey("RS256")
+    remote_key = rk.SigningKey("ES256")
+    server = rk.KeyServer(jwks=rk.jwks_of(remote_key))
+    work = tempfile.mkdtemp(prefix="jwtgate-it-")
+    local_file = os.path.join(work, "local.json")
+    with open(local_file, "w") as out:
+        out.write(json.dumps(rk.jwks_of(local_key)))
+    upstream = h.Upstream()
+    settings = settings_for(server.url(), allow_insecure=True, keys={"file": local_file})
+    proxy = rk.start_jwtgate(rk.jwtgate_config(upstream, {"idp": settings}),
+                             args=["--wait-for-keys"])
+    suite.check("the merged set lists both kids",
+                proxy.wait_stderr(r"2 keys in use; added ", timeout=5), proxy.stderr_text())
+    suite.equal("a token of the local key passes", rk.get(proxy, token_of(local_key)).status, 200)
+    suite.equal("a token of the fetched key passes", rk.get(proxy, token_of(remote_key)).status,
+                200)
+
+
+@suite.case
+def a_flood_of_unknown_kids_costs_one_fetch_per_cooldown():
+    key = rk.SigningKey("ES256")
+    server = rk.KeyServer(jwks=rk.jwks_of(key))
+    upstream = h.Upstream()
+    settings = settings_for(server.url(), allow_insecure=True,
+                            remote_keys={"refetch_cooldown": "10m"})
+    proxy = rk.start_jwtgate(rk.jwtgate_config(upstream, {"idp": settings}, workers=2))
+    suite.check("keys ready", proxy.wait_stderr(r"keys ready", timeout=15), proxy.stderr_text())
+    impostor = rk.SigningKey("ES256")
+    statuses = {}
+    lock = threading.Lock()
+
+    def flood(seed, count):
+        chooser = random.Random(seed)
+        client = h.Client(proxy.port, proxy.host, timeout=15)
+        for _ in range(count):
+            kid = f"made-up-{chooser.getrandbits(64):016x}"
+            response = client.request(rk.bearer_request(token_of(impostor, kid=kid)))
+            with lock:
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+        client.close()
+
+    threads = [threading.Thread(target=flood, args=(seed, 400)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    suite.equal("every made-up kid was refused with 401", statuses, {401: 3200})
+    suite.equal("3200 made-up kids cost one refetch after the first fetch", server.fetches(), 2)
+    suite.equal("a good token still passes", rk.get(proxy, token_of(key)).status, 200)
+
+
+suite.run()

@@ -43,5 +43,9 @@ fi
 # this themselves when node_modules is missing.
 oidc_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/oidc"
 if [[ "${1:-all}" == all && ! -f "$oidc_dir/node_modules/oidc-provider/package.json" ]]; then
-  npm ci --no-audit --no-fund --prefix "$oidc_dir"
+  # A failure here is reported, not fatal: the build and every other test still run, and
+  # the remote-keys tests fail loudly on their own when the provider is missing.
+  if ! npm ci --no-audit --no-fund --prefix "$oidc_dir"; then
+    echo "install-deps: warning: npm ci failed; the OpenID provider tests will fail" >&2
+  fi
 fi

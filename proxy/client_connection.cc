@@ -370,7 +370,7 @@ bool ClientConnection::handleParseStop(llhttp_errno_t status) {
 void ClientConnection::onRequestComplete() {
   request_complete_ = true;
   if (phase_ == Phase::Forwarding && request_chunked_) {
-    queueLastChunk(upstreamBatch(), request_trailers_.get());
+    queueLastChunk(upstreamBatch(), nullptr);  // request trailers are never forwarded
   }
   if (phase_ == Phase::Replying) {
     // The local reply is out (or queued) and the discarded body has ended.
@@ -404,8 +404,7 @@ int ClientConnection::onUrl(llhttp_t* parser, const char* at, size_t length) noe
 int ClientConnection::onHeaderField(llhttp_t* parser, const char* at, size_t length) noexcept {
   ClientConnection* self = fromParser(parser);
   if (self->head_done_) {
-    self->requestTrailers().addNamePiece(std::string_view(at, length));
-    return 0;
+    return self->countTrailerBytes(length);
   }
   if (!self->in_field_) {
     if (self->headers_.size() >= self->worker_.config().limits.max_header_count) {
@@ -439,8 +438,7 @@ int ClientConnection::onHeaderFieldComplete(llhttp_t* parser) noexcept {
 int ClientConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t length) noexcept {
   ClientConnection* self = fromParser(parser);
   if (self->head_done_) {
-    self->requestTrailers().addValuePiece(std::string_view(at, length));
-    return 0;
+    return self->countTrailerBytes(length);
   }
   HeaderSpan& span = self->headers_.back();
   uint32_t offset = self->offsetFromStart(at);
@@ -473,8 +471,7 @@ int ClientConnection::onHeaderValue(llhttp_t* parser, const char* at, size_t len
 int ClientConnection::onHeaderValueComplete(llhttp_t* parser) noexcept {
   ClientConnection* self = fromParser(parser);
   if (self->head_done_) {
-    self->requestTrailers().endField();
-    return 0;
+    return 0;  // request trailer fields are dropped (see countTrailerBytes)
   }
   self->in_value_ = false;
   HeaderSpan& span = self->headers_.back();
@@ -514,6 +511,25 @@ int ClientConnection::onMessageComplete(llhttp_t* parser) noexcept {
   self->parse_stop_ = ParseStop::MessageComplete;
   // For an upgrade request llhttp stops by itself (HPE_PAUSED_UPGRADE) after this callback.
   return parser->upgrade != 0 ? 0 : HPE_PAUSED;
+}
+
+// NOTE: the trailer section of a chunked request is parsed and dropped, never forwarded.
+// Trailer fields arrive after the request filter has decided and after the head went
+// upstream, so nothing could strip identity fields (X-User-Id and the like), credentials or
+// client-address fields from them; forwarding them would let a client add any of these to
+// any request. The body still ends with a last-chunk and an empty trailer section. The
+// bytes count against limits.max_body_bytes so a trailer section cannot grow without bound.
+int ClientConnection::countTrailerBytes(size_t length) {
+  if (discard_body_) {
+    return 0;
+  }
+  body_bytes_ += length;
+  uint64_t limit = worker_.config().limits.max_body_bytes;
+  if (limit != 0 && body_bytes_ > limit) {
+    parse_stop_ = ParseStop::BodyTooLarge;
+    return HPE_USER;
+  }
+  return 0;
 }
 
 uint32_t ClientConnection::offsetFromStart(const char* at) const {
@@ -613,19 +629,20 @@ bool ClientConnection::validateTarget() {
 bool ClientConnection::validateFields() {
   ConnectionOptions options;
   size_t hosts = 0;
+  std::string_view host;
   size_t forwarded_for = 0;
-  bool has_upgrade = false;
   for (const HeaderSpan& span : headers_) {
     std::string_view value = spanText(span.value_offset, span.value_length);
     switch (span.kind) {
       case HeaderKind::Host:
         ++hosts;
+        host = value;
         break;
       case HeaderKind::Connection:
         options.addFieldValue(value);
         break;
       case HeaderKind::Upgrade:
-        has_upgrade = true;
+        addUpgradeOffer(value);
         break;
       case HeaderKind::XForwardedFor:
         ++forwarded_for;
@@ -647,24 +664,102 @@ bool ClientConnection::validateFields() {
                    hosts > 1 ? "more than one Host field" : "missing Host field");
     return false;
   }
+  // RFC 9110 section 7.2: the route was chosen on this Host, so it must be a valid
+  // authority; HTTP/1.1 requires a non-empty one (RFC 9112 section 3.2).
+  if (hosts == 1 && (host.empty() ? client_minor_ == 1 : !isValidHost(host))) {
+    sendProxyError(ProxyError::BadRequest,
+                   host.empty() ? "empty Host field" : "invalid Host field");
+    return false;
+  }
   if (options.tooManyNames() || forwarded_for > kMaxForwardedFor) {
     sendProxyError(ProxyError::BadRequest, "too many connection options or forwarded fields");
+    return false;
+  }
+  // A Connection option removes the field it names at this hop; the fields that routing,
+  // framing, credentials and client addresses depend on must reach the upstream unchanged.
+  if (options.namesProtectedField()) {
+    sendProxyError(ProxyError::BadRequest, "a Connection option names an end-to-end field");
     return false;
   }
   keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
   head_request_ = parser_.method == HTTP_HEAD;
   expect_continue_ = expect_continue_ && client_minor_ == 1 && request_has_body_;
   upgrade_requested_ =
-      parser_.upgrade != 0 && has_upgrade && options.upgrade() && !request_has_body_;
+      parser_.upgrade != 0 && !upgrade_offer_.empty() && options.upgrade() && !request_has_body_;
 
-  // Hop-by-hop fields and those the Connection field names never go upstream as received.
+  // Hop-by-hop fields (Upgrade included: the allowed part of the offer is re-stated) and
+  // those the Connection field names never go upstream as received.
   for (HeaderSpan& span : headers_) {
     std::string_view name = spanText(span.name_offset, span.name_length);
-    bool keep_upgrade = span.kind == HeaderKind::Upgrade && upgrade_requested_;
-    span.removed = !keep_upgrade && (isHopByHop(span.kind) || options.names(name) ||
-                                     (span.kind == HeaderKind::Expect && expect_continue_));
+    span.removed = isHopByHop(span.kind) || options.names(name) ||
+                   (span.kind == HeaderKind::Expect && expect_continue_);
   }
   return true;
+}
+
+void ClientConnection::addUpgradeOffer(std::string_view value) {
+  const std::vector<std::string>& allowed = worker_.config().limits.upgrade_protocols;
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view element = trimOws(value.substr(0, comma));
+    bool keep = false;
+    if (isValidProtocol(element)) {
+      for (const std::string& name : allowed) {
+        keep = keep || equalsIgnoreCase(protocolName(element), name);
+      }
+    }
+    if (keep) {
+      upgrade_offer_.append(upgrade_offer_.empty() ? "" : ", ");
+      upgrade_offer_.append(element);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(comma + 1);
+  }
+}
+
+bool ClientConnection::offeredUpgrade(std::string_view element) const {
+  std::string_view offer = upgrade_offer_;
+  while (!offer.empty()) {
+    size_t comma = offer.find(',');
+    if (equalsIgnoreCase(protocolName(trimOws(offer.substr(0, comma))), protocolName(element))) {
+      return true;
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    offer.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// RFC 9110 section 7.8: a 101 names the protocol(s) switched to in Upgrade. The tunnel is
+// opened only when it does and every protocol named is one the client offered (after the
+// allow-list); anything else would hand the connection to a protocol nobody checked.
+bool ClientConnection::acceptsSwitch(UpstreamConnection& upstream) const {
+  size_t named = 0;
+  for (size_t i = 0; i < upstream.headerCount(); ++i) {
+    if (upstream.headerKind(i) != HeaderKind::Upgrade) {
+      continue;
+    }
+    std::string_view value = upstream.headerValue(i);
+    while (!value.empty()) {
+      size_t comma = value.find(',');
+      std::string_view element = trimOws(value.substr(0, comma));
+      if (!element.empty()) {
+        if (!isValidProtocol(element) || !offeredUpgrade(element)) {
+          return false;
+        }
+        ++named;
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      value.remove_prefix(comma + 1);
+    }
+  }
+  return named > 0;
 }
 
 void ClientConnection::runFilter() {
@@ -742,7 +837,7 @@ void ClientConnection::forwardRequest() {
 size_t ClientConnection::upstreamHeadBound() const {
   constexpr size_t kFixed = 256;  // request line, X-Forwarded-*, framing and upgrade fields
   size_t bound = kFixed + url_length_ + target_override_.size() + added_text_.size() +
-                 4 * added_headers_.size() + peer_address_length_ +
+                 upgrade_offer_.size() + 4 * added_headers_.size() + peer_address_length_ +
                  worker_.config().upstream.authority.size();
   for (const HeaderSpan& span : headers_) {
     // Host and X-Forwarded-For values can appear twice (as themselves and in X-Forwarded-*).
@@ -779,7 +874,15 @@ bool ClientConnection::buildUpstreamHead() {
     if (span.kind == HeaderKind::Host) {
       host = value;
     }
-    if (span.removed || span.kind == HeaderKind::ContentLength) {
+    // An empty Host (HTTP/1.0 only) is replaced by the upstream's authority below.
+    if (span.removed || span.kind == HeaderKind::ContentLength ||
+        (span.kind == HeaderKind::Host && value.empty())) {
+      continue;
+    }
+    // RFC 7239 Forwarded and X-Real-IP make claims about the client that only a trusted
+    // proxy in front may make; unlike X-Forwarded-* the proxy sets no value of its own.
+    if ((span.kind == HeaderKind::Forwarded || span.kind == HeaderKind::XRealIp) &&
+        !config.trust_forwarded) {
       continue;
     }
     if (span.kind == HeaderKind::XForwardedFor) {
@@ -825,6 +928,9 @@ bool ClientConnection::buildUpstreamHead() {
   // option too (RFC 9110 section 10.1.4).
   if (te_trailers_) {
     writer.append("TE: trailers\r\n");
+  }
+  if (upgrade_requested_) {
+    writer.appendField("Upgrade", upgrade_offer_);
   }
   if (upgrade_requested_ || te_trailers_) {
     writer.append("Connection: ");
@@ -984,7 +1090,8 @@ void ClientConnection::retryOnFreshConnection() {
 int ClientConnection::onResponseHead(UpstreamConnection& upstream) {
   int status = upstream.status();
   if (status == 101) {
-    if (!upgrade_requested_) {
+    if (!upgrade_requested_ || !acceptsSwitch(upstream)) {
+      keep_alive_ = false;  // 502, and what the client sent after its request is never read
       return -1;
     }
     tunnel_accepted_ = true;
@@ -1147,10 +1254,9 @@ void ClientConnection::resetRequestState() {
   upstream_reused_ = false;
   response_started_ = response_chunked_ = response_until_close_ = false;
   response_complete_ = tunnel_accepted_ = false;
-  for (TrailerFields* trailers : {request_trailers_.get(), response_trailers_.get()}) {
-    if (trailers != nullptr) {
-      trailers->clear();
-    }
+  upgrade_offer_.clear();
+  if (response_trailers_ != nullptr) {
+    response_trailers_->clear();
   }
 }
 
@@ -1233,13 +1339,6 @@ TrailerFields& ClientConnection::trailers() {
     response_trailers_ = std::make_unique<TrailerFields>();
   }
   return *response_trailers_;
-}
-
-TrailerFields& ClientConnection::requestTrailers() {
-  if (request_trailers_ == nullptr) {
-    request_trailers_ = std::make_unique<TrailerFields>();
-  }
-  return *request_trailers_;
 }
 
 void ClientConnection::queueLastChunk(WriteRequest* batch, TrailerFields* trailers) {

@@ -140,6 +140,7 @@ class ClientConnection {
   void parseInput();
   bool handleParseStop(llhttp_errno_t status);
   void onRequestComplete();
+  int countTrailerBytes(size_t length);
   uint32_t offsetFromStart(const char* at) const;
   std::string_view spanText(uint32_t offset, uint32_t length) const;
 
@@ -147,6 +148,9 @@ class ClientConnection {
   void processHead();
   bool validateHead();
   bool validateFields();
+  void addUpgradeOffer(std::string_view value);
+  bool offeredUpgrade(std::string_view element) const;
+  bool acceptsSwitch(UpstreamConnection& upstream) const;
   bool validateTarget();
   void runFilter();
   void applyFilterVerdict(FilterVerdict verdict);
@@ -173,7 +177,6 @@ class ClientConnection {
   void finishLocalResponse(bool close_connection);
   void queueToClient(IoBuffer* buffer, const char* data, size_t length);
   void queueLastChunk(WriteRequest* batch, TrailerFields* trailers);
-  TrailerFields& requestTrailers();
   WriteRequest* clientBatch();
   WriteRequest* upstreamBatch();
   void closeGracefully();
@@ -202,9 +205,11 @@ class ClientConnection {
   std::vector<AddedHeader> added_headers_;
   std::string added_text_;
   std::string target_override_;
-  // Trailer sections of chunked bodies, made on the first trailer field (they are rare).
-  std::unique_ptr<TrailerFields> request_trailers_;
+  // The trailer section of a chunked response, made on its first field (they are rare).
+  // Request trailers are dropped (see countTrailerBytes).
   std::unique_ptr<TrailerFields> response_trailers_;
+  // The allowed elements of the request's Upgrade fields, joined with ", ".
+  std::string upgrade_offer_;
   uint32_t url_offset_ = 0;
   uint32_t url_length_ = 0;
   bool in_field_ = false;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "proxy/config_values.h"
+#include "proxy/http_headers.h"
 
 namespace jwtgate::proxy {
 namespace {
@@ -96,10 +97,36 @@ ConfigCheck readListen(const YAML::Node& node, std::string_view file, ProxyConfi
   return std::nullopt;
 }
 
+// A list of protocol names (tokens, no version), stored in lower case; [] allows none.
+ConfigCheck readUpgradeProtocols(const YAML::Node& node, std::string_view file,
+                                 std::vector<std::string>* protocols) {
+  constexpr std::string_view kKey = "upgrade_protocols";
+  if (!node.IsSequence()) {
+    return configErrorAt(node, file, std::string(kKey) + ": expected a list of protocol names");
+  }
+  protocols->clear();
+  for (const YAML::Node& item : node) {
+    auto text = scalarText(item, file, kKey);
+    if (!text) {
+      return text.error();
+    }
+    if (!isValidFieldName(*text)) {
+      return configErrorAt(item, file,
+                           std::string(kKey) + ": '" + *text + "' is not a protocol name");
+    }
+    std::string name = std::move(text).value();
+    for (char& c : name) {
+      c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    }
+    protocols->push_back(std::move(name));
+  }
+  return std::nullopt;
+}
+
 ConfigCheck readLimits(const YAML::Node& node, std::string_view file, Limits* limits) {
   if (auto failed = checkMappingKeys(node,
                                      {"max_header_bytes", "max_header_count", "max_body_bytes",
-                                      "max_connections", "max_idle_upstream"},
+                                      "max_connections", "max_idle_upstream", "upgrade_protocols"},
                                      file, kLimits)) {
     return failed;
   }
@@ -149,6 +176,11 @@ ConfigCheck readLimits(const YAML::Node& node, std::string_view file, Limits* li
       return failed;
     }
     limits->max_idle_upstream = static_cast<uint32_t>(value);
+  }
+  if (const YAML::Node item = node["upgrade_protocols"]) {
+    if (auto failed = readUpgradeProtocols(item, file, &limits->upgrade_protocols)) {
+      return failed;
+    }
   }
   return std::nullopt;
 }

@@ -1,6 +1,8 @@
 // Header classification and serialisation helpers.
 #include "proxy/http_headers.h"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 namespace jwtgate::proxy {
@@ -28,6 +30,78 @@ constexpr std::array<bool, 256> makeTokenTable() {
 constexpr std::array<bool, 256> kTokenTable = makeTokenTable();
 
 bool isFieldVChar(unsigned char c) { return (c >= 0x21 && c != 0x7f) || c == ' ' || c == '\t'; }
+
+bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// RFC 3986 section 2.3 unreserved and section 2.2 sub-delims.
+bool isUnreservedOrSubDelim(char c) {
+  return isAlpha(c) || isDigit(c) ||
+         std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// RFC 3986 section 3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ), here
+// non-empty. An IPv4 address is a reg-name as far as the characters go.
+bool isValidRegName(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%') {
+      if (i + 2 >= name.size() || !isHexDigit(name[i + 1]) || !isHexDigit(name[i + 2])) {
+        return false;
+      }
+      i += 2;
+    } else if (!isUnreservedOrSubDelim(name[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The inside of an IP-literal: an IPv6 address (no zone identifier) or an IPvFuture.
+bool isValidIpLiteral(std::string_view inside) {
+  if (!inside.empty() && (inside.front() == 'v' || inside.front() == 'V')) {
+    // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+    size_t dot = inside.find('.');
+    if (dot == std::string_view::npos || dot < 2 || dot + 1 >= inside.size()) {
+      return false;
+    }
+    for (size_t i = 1; i < dot; ++i) {
+      if (!isHexDigit(inside[i])) {
+        return false;
+      }
+    }
+    for (char c : inside.substr(dot + 1)) {
+      if (c != ':' && !isUnreservedOrSubDelim(c)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  if (inside.empty() || inside.size() >= sizeof(text)) {
+    return false;
+  }
+  std::memcpy(text, inside.data(), inside.size());
+  in6_addr address{};
+  return inet_pton(AF_INET6, text, &address) == 1;
+}
+
+bool isValidPort(std::string_view port) {
+  if (port.empty() || port.size() > 5) {
+    return false;
+  }
+  uint32_t value = 0;
+  for (char c : port) {
+    if (!isDigit(c)) {
+      return false;
+    }
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return value <= 65535;
+}
 
 }  // namespace
 
@@ -64,6 +138,11 @@ HeaderKind classifyHeader(std::string_view name) {
       return equalsIgnoreCase(name, "te") ? HeaderKind::Te : HeaderKind::Other;
     case 4:
       return equalsIgnoreCase(name, "host") ? HeaderKind::Host : HeaderKind::Other;
+    case 9:
+      if (equalsIgnoreCase(name, "forwarded")) {
+        return HeaderKind::Forwarded;
+      }
+      return equalsIgnoreCase(name, "x-real-ip") ? HeaderKind::XRealIp : HeaderKind::Other;
     case 6:
       return equalsIgnoreCase(name, "expect") ? HeaderKind::Expect : HeaderKind::Other;
     case 7:
@@ -118,6 +197,8 @@ bool isHopByHop(HeaderKind kind) {
     case HeaderKind::XForwardedFor:
     case HeaderKind::XForwardedProto:
     case HeaderKind::XForwardedHost:
+    case HeaderKind::Forwarded:
+    case HeaderKind::XRealIp:
       return false;
   }
   return false;
@@ -190,6 +271,64 @@ bool listContainsToken(std::string_view value, std::string_view token) {
   return false;
 }
 
+bool isValidHost(std::string_view value) {
+  std::string_view host = value;
+  std::string_view rest;
+  if (!value.empty() && value.front() == '[') {
+    size_t close = value.find(']');
+    if (close == std::string_view::npos || !isValidIpLiteral(value.substr(1, close - 1))) {
+      return false;
+    }
+    host = value.substr(0, close + 1);
+    rest = value.substr(close + 1);
+  } else {
+    size_t colon = value.find(':');
+    host = value.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view() : value.substr(colon);
+    if (!isValidRegName(host)) {
+      return false;
+    }
+  }
+  if (rest.empty()) {
+    return true;
+  }
+  return rest.front() == ':' && isValidPort(rest.substr(1));
+}
+
+std::string_view protocolName(std::string_view element) {
+  return element.substr(0, element.find('/'));
+}
+
+bool isValidProtocol(std::string_view element) {
+  size_t slash = element.find('/');
+  if (slash == std::string_view::npos) {
+    return isValidFieldName(element);
+  }
+  return isValidFieldName(element.substr(0, slash)) && isValidFieldName(element.substr(slash + 1));
+}
+
+bool isProtectedFromConnectionOption(std::string_view name) {
+  switch (classifyHeader(name)) {
+    case HeaderKind::Host:
+    case HeaderKind::ContentLength:
+    case HeaderKind::TransferEncoding:
+    case HeaderKind::XForwardedFor:
+    case HeaderKind::XForwardedProto:
+    case HeaderKind::XForwardedHost:
+    case HeaderKind::Forwarded:
+    case HeaderKind::XRealIp:
+      return true;
+    default:
+      break;
+  }
+  constexpr std::string_view kForwardedPrefix = "x-forwarded-";
+  if (name.size() >= kForwardedPrefix.size() &&
+      equalsIgnoreCase(name.substr(0, kForwardedPrefix.size()), kForwardedPrefix)) {
+    return true;
+  }
+  return equalsIgnoreCase(name, "authorization") || equalsIgnoreCase(name, "cookie");
+}
+
 void ConnectionOptions::addFieldValue(std::string_view value) {
   while (!value.empty()) {
     size_t comma = value.find(',');
@@ -223,6 +362,15 @@ bool ConnectionOptions::names(std::string_view name) const {
   }
   for (uint8_t i = 0; i < count_; ++i) {
     if (equalsIgnoreCase(names_[i], name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ConnectionOptions::namesProtectedField() const {
+  for (uint8_t i = 0; i < count_; ++i) {
+    if (isProtectedFromConnectionOption(names_[i])) {
       return true;
     }
   }

@@ -26,6 +26,8 @@ enum class HeaderKind : uint8_t {
   XForwardedFor,
   XForwardedProto,
   XForwardedHost,
+  Forwarded,  // RFC 7239
+  XRealIp,
 };
 
 // Classifies a field name (case-insensitive).
@@ -57,6 +59,22 @@ bool isValidOriginTarget(std::string_view target);
 // True when the comma-separated list `value` has `token` as an element (case-insensitive).
 bool listContainsToken(std::string_view value, std::string_view token);
 
+// A Host field value (RFC 9110 section 7.2): uri-host [":" port] with the host an IP-literal
+// in brackets, an IPv4 address or a reg-name (RFC 3986 section 3.2.2), and the port, when
+// present, 1 to 5 digits up to 65535. An empty value is refused here; callers that allow it
+// (HTTP/1.0) check that first.
+bool isValidHost(std::string_view value);
+
+// One element of an Upgrade field (RFC 9110 section 7.8): protocol-name ["/" version], both
+// tokens. protocolName returns the name part (a view into `element`).
+bool isValidProtocol(std::string_view element);
+std::string_view protocolName(std::string_view element);
+
+// Fields a Connection option may not name: the proxy and the request filter rely on them
+// end to end (routing, framing, credentials, client-address fields), so a client must not
+// be able to make a hop remove them.
+bool isProtectedFromConnectionOption(std::string_view name);
+
 // What the Connection fields of one message say. The option names are views into the
 // message's buffer and live as long as it.
 class ConnectionOptions {
@@ -76,6 +94,9 @@ class ConnectionOptions {
 
   // More than kMaxNames options were listed; callers refuse such a message (400).
   bool tooManyNames() const { return too_many_; }
+
+  // An option names a field that isProtectedFromConnectionOption; callers refuse (400).
+  bool namesProtectedField() const;
 
   void clear() { *this = ConnectionOptions(); }
 

@@ -50,6 +50,31 @@ Result<int, std::string> openListenSocket(const sockaddr_storage& address, sockl
   return fd;
 }
 
+Result<bool, std::string> checkAddressFree(const sockaddr_storage& address, socklen_t length) {
+  int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return makeError(failure("socket", errno));
+  }
+
+  // SO_REUSEADDR only lets the probe past connections in TIME_WAIT; a listening socket,
+  // with or without SO_REUSEPORT, still makes the bind fail.
+  int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  if (address.ss_family == AF_INET6) {
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  }
+  const int result = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length);
+  const int error = errno;
+  ::close(fd);
+  if (result != 0) {
+    return makeError(error == EADDRINUSE
+                         ? std::string("bind: address already in use (is another jwtgate "
+                                       "running?)")
+                         : failure("bind", error));
+  }
+  return true;
+}
+
 uint16_t boundPort(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof(address);

@@ -38,6 +38,9 @@ struct Limits {
   uint64_t max_body_bytes = 0;          // 0 = unlimited; beyond -> 413
   uint32_t max_connections = 10000;     // open client connections per process
   uint32_t max_idle_upstream = 64;      // idle pooled upstream connections per worker
+  // Protocols a client may upgrade to (lower case, names only). Upgrade offers of any other
+  // protocol are removed and the request goes upstream as an ordinary one.
+  std::vector<std::string> upgrade_protocols = {"websocket"};
 };
 
 // Every value is in milliseconds; 0 turns the timeout off (for `drain`: do not wait).
@@ -52,8 +55,10 @@ struct Timeouts {
 struct ProxyConfig {
   std::vector<ListenAddress> listen;
   UpstreamAddress upstream;
-  uint32_t workers = 1;          // resolved: `auto` becomes the number of usable cores
-  bool trust_forwarded = false;  // keep incoming X-Forwarded-Proto/-Host when true
+  uint32_t workers = 1;  // resolved: `auto` becomes the number of usable cores
+  // true: keep incoming X-Forwarded-Proto/-Host, Forwarded and X-Real-IP; false: the first
+  // two are replaced, the last two removed.
+  bool trust_forwarded = false;
   Limits limits;
   Timeouts timeouts;
 };

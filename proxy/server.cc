@@ -11,6 +11,14 @@
 namespace jwtgate::proxy {
 namespace {
 
+// The port of a configured address; 0 asks the kernel for one.
+uint16_t boundPortOf(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+}
+
 int onProbeHeadersComplete(llhttp_t*) { return 0; }
 
 void closeAll(std::vector<std::vector<int>>& fds) {
@@ -56,6 +64,14 @@ Result<std::unique_ptr<Server>, std::string> Server::create(const ProxyConfig& c
   // For each address: the first bind picks the port (when 0), the other workers reuse it.
   for (const ListenAddress& listen : config.listen) {
     sockaddr_storage address = listen.address;
+    const bool ephemeral = boundPortOf(address) == 0;
+    if (!ephemeral) {
+      auto free = checkAddressFree(address, listen.address_length);
+      if (!free) {
+        closeAll(server->worker_fds_);
+        return makeError("cannot listen on " + listen.text + ": " + free.error());
+      }
+    }
     for (uint32_t w = 0; w < workers; ++w) {
       auto fd = openListenSocket(address, listen.address_length);
       if (!fd) {
@@ -81,9 +97,13 @@ int Server::run() {
   uv_loop_init(&loop_);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
-  sigterm_.data = sigint_.data = this;
+  uv_signal_init(&loop_, &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
   uv_signal_start(&sigterm_, onSignal, SIGTERM);
   uv_signal_start(&sigint_, onSignal, SIGINT);
+  // SIGHUP's default action ends the process at once, without a drain; operators and
+  // supervisors send it to ask for a reload, so it must at least be survived.
+  uv_signal_start(&sighup_, onHangup, SIGHUP);
   uv_async_init(&loop_, &worker_exit_, onWorkerExit);
   worker_exit_.data = this;
 
@@ -141,6 +161,12 @@ void Server::onSignal(uv_signal_t* handle, int signum) noexcept {
   }
 }
 
+void Server::onHangup(uv_signal_t*, int) noexcept {
+  // TODO(reload): re-read the configuration and hand it to the workers; until then the
+  // signal is only acknowledged so that it cannot stop the process.
+  logMessage(LogLevel::Info, "SIGHUP received: configuration reload is not supported yet; ignored");
+}
+
 void Server::onWorkerExit(uv_async_t* handle) noexcept {
   auto* self = static_cast<Server*>(handle->data);
   std::lock_guard<std::mutex> lock(self->exit_mutex_);
@@ -149,6 +175,7 @@ void Server::onWorkerExit(uv_async_t* handle) noexcept {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&self->sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exit_), nullptr);
 }
 

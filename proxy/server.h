@@ -1,5 +1,6 @@
 // The whole proxy process: binds the listening sockets (one per worker and address), runs
-// the workers on their own threads, and drains them on SIGTERM or SIGINT.
+// the workers on their own threads, and drains them on SIGTERM or SIGINT (SIGHUP is logged
+// and ignored).
 #pragma once
 
 #include <uv.h>
@@ -44,6 +45,7 @@ class Server {
   Server(const ProxyConfig& config, RequestFilterFactory factory);
 
   static void onSignal(uv_signal_t* handle, int signum) noexcept;
+  static void onHangup(uv_signal_t* handle, int signum) noexcept;
   static void onWorkerExit(uv_async_t* handle) noexcept;
 
   ProxyConfig config_;
@@ -59,6 +61,7 @@ class Server {
   uv_loop_t loop_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
+  uv_signal_t sighup_;  // acknowledged and ignored (no reload yet)
   uv_async_t worker_exit_;
   int signals_seen_ = 0;
 };

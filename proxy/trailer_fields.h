@@ -1,5 +1,6 @@
-// Collects the trailer section of a chunked message (RFC 9112 section 7.1.2) so that it can be
-// re-sent after the proxy's own last chunk. Trailers are rare and small: they are copied.
+// Collects the trailer section of a chunked response (RFC 9112 section 7.1.2) so that it can be
+// re-sent after the proxy's own last chunk. Request trailers are never collected: the client
+// connection drops them. Trailers are rare and small: they are copied.
 #pragma once
 
 #include <cstddef>

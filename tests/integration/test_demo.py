@@ -65,6 +65,15 @@ def main():
             check("the forged token gets 401", status == 401, body)
             check("the forged token is named invalid_token", 'error="invalid_token"' in body,
                   body)
+            # A second instance must not share the port through SO_REUSEPORT.
+            port = re.search(r"127\.0\.0\.1:(\d+)/", commands[0]).group(1)
+            second = subprocess.run([BINARY, "demo", "--check", "--port", port],
+                                    capture_output=True, timeout=30)
+            check("a second instance on the same port is refused",
+                  second.returncode == 1 and b"already in use" in second.stderr,
+                  second.stderr.decode(errors="replace"))
+            status, body = curl(commands[0])
+            check("the first instance still answers every request", status == 200, body)
     finally:
         demo.send_signal(signal.SIGTERM)
         try:

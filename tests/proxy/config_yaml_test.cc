@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 namespace jwtgate::proxy {
 namespace {
@@ -39,6 +40,7 @@ TEST_SUITE("proxy/config_yaml") {
     CHECK(config.limits.max_body_bytes == 0);
     CHECK(config.limits.max_connections == 10000);
     CHECK(config.limits.max_idle_upstream == 64);
+    CHECK(config.limits.upgrade_protocols == std::vector<std::string>{"websocket"});
     CHECK(config.timeouts.request_header_ms == 10'000);
     CHECK(config.timeouts.client_idle_ms == 60'000);
     CHECK(config.timeouts.upstream_connect_ms == 2'000);
@@ -126,6 +128,22 @@ TEST_SUITE("proxy/config_yaml") {
     CHECK(failed->toString() == "f.yaml:4: unknown key 'zzz' in section");
     CHECK_FALSE(checkMappingKeys(node, {"a", "b", "zzz"}, "f.yaml", "section").has_value());
     CHECK_FALSE(checkMappingKeys(YAML::Load("~"), {"a"}, "f.yaml", "section").has_value());
+  }
+
+  TEST_CASE("upgrade_protocols is a list of protocol names, kept in lower case") {
+    const std::string head = "listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\nlimits:\n";
+    auto parsed = parse(head + "  upgrade_protocols: [WebSocket, h2c]\n");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->limits.upgrade_protocols == std::vector<std::string>{"websocket", "h2c"});
+
+    parsed = parse(head + "  upgrade_protocols: []\n");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->limits.upgrade_protocols.empty());
+
+    expectError(head + "  upgrade_protocols: websocket\n", 4, "expected a list");
+    expectError(head + "  upgrade_protocols: [\"web socket\"]\n", 4, "not a protocol name");
+    expectError(head + "  upgrade_protocols: [websocket/13]\n", 4, "not a protocol name");
+    expectError(head + "  upgrade_protocols: [[a]]\n", 4, "expected a single value");
   }
 
   TEST_CASE("the proxy's top-level keys are published for the file loader") {

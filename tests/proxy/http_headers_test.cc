@@ -43,6 +43,10 @@ TEST_SUITE("proxy/http_headers") {
         {"X-Forwarded-For", HeaderKind::XForwardedFor, false},
         {"x-forwarded-proto", HeaderKind::XForwardedProto, false},
         {"X-Forwarded-Host", HeaderKind::XForwardedHost, false},
+        {"Forwarded", HeaderKind::Forwarded, false},
+        {"x-real-ip", HeaderKind::XRealIp, false},
+        {"X-Real-IP", HeaderKind::XRealIp, false},
+        {"Forwarder", HeaderKind::Other, false},
         {"Trailers", HeaderKind::Other, false},
         {"Connections", HeaderKind::Other, false},
         {"Upgrade-Insecure-Requests", HeaderKind::Other, false},
@@ -173,6 +177,99 @@ TEST_SUITE("proxy/http_headers") {
     writer.append(" ");
     writer.appendHex(0x1f40);
     CHECK(std::string(buffer, writer.size()) == "0 18446744073709551615 0 1f40");
+  }
+  TEST_CASE("a Host value must be a valid authority") {
+    struct Row {
+      const char* host;
+      bool valid;
+    };
+    const Row rows[] = {
+        {"api.example.com", true},
+        {"API.Example.COM:8080", true},
+        {"127.0.0.1", true},
+        {"127.0.0.1:80", true},
+        {"a", true},
+        {"a_b~c-d.e", true},
+        {"exa%2Dmple.com", true},
+        {"sub!$&'()*+,;=delims", true},
+        {"host:0", true},
+        {"host:65535", true},
+        {"host:00080", true},
+        {"[::1]", true},
+        {"[::1]:443", true},
+        {"[2001:db8::7]:8080", true},
+        {"[::ffff:192.0.2.1]", true},
+        {"[v1.fe]", true},
+        {"[v1a.x:y]", true},
+        {"", false},
+        {"a b", false},
+        {"a\tb", false},
+        {"a/admin", false},
+        {"a?b", false},
+        {"a#b", false},
+        {"a\\b", false},
+        {"user@host", false},
+        {"host:", false},
+        {"host:abc", false},
+        {"host:65536", false},
+        {"host:123456", false},
+        {"host:-1", false},
+        {"a:1:2", false},
+        {":80", false},
+        {"exa%zzmple.com", false},
+        {"exa%2", false},
+        {"%", false},
+        {"[::1", false},
+        {"[]", false},
+        {"[zz]", false},
+        {"[::1]x", false},
+        {"[::1]:", false},
+        {"[::1]:99999", false},
+        {"[fe80::1%25lo]", false},
+        {"[127.0.0.1]", false},
+        {"[v.x]", false},
+        {"[v1.]", false},
+        {"[vz.x]", false},
+        {"\xc3\xa9.example", false},
+    };
+    for (const Row& row : rows) {
+      CAPTURE(row.host);
+      CHECK(isValidHost(row.host) == row.valid);
+    }
+  }
+
+  TEST_CASE("Upgrade elements are a protocol name with an optional version") {
+    CHECK(isValidProtocol("websocket"));
+    CHECK(isValidProtocol("HTTP/2.0"));
+    CHECK_FALSE(isValidProtocol(""));
+    CHECK_FALSE(isValidProtocol("/1"));
+    CHECK_FALSE(isValidProtocol("a/"));
+    CHECK_FALSE(isValidProtocol("a/b/c"));
+    CHECK_FALSE(isValidProtocol("web socket"));
+    CHECK(protocolName("HTTP/2.0") == "HTTP");
+    CHECK(protocolName("websocket") == "websocket");
+  }
+
+  TEST_CASE("a Connection option may not name a field relied on end to end") {
+    for (const char* name : {"Host", "host", "Content-Length", "Transfer-Encoding", "Authorization",
+                             "COOKIE", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                             "x-forwarded-prefix", "Forwarded", "X-Real-IP"}) {
+      CAPTURE(name);
+      CHECK(isProtectedFromConnectionOption(name));
+      // The options are views into the field value, which must outlive them.
+      const std::string value = std::string("keep-alive, X-Hop, ") + name;
+      ConnectionOptions options;
+      options.addFieldValue(value);
+      CHECK(options.namesProtectedField());
+    }
+    for (const char* name : {"X-Hop", "Keep-Alive", "X-Forwarded", "Cookies", "Hosts",
+                             "Proxy-Authorization", "X-User-Id"}) {
+      CAPTURE(name);
+      CHECK_FALSE(isProtectedFromConnectionOption(name));
+    }
+    ConnectionOptions options;
+    options.addFieldValue("close, upgrade, te, X-Hop");
+    CHECK_FALSE(options.namesProtectedField());
   }
 }
 

@@ -4,14 +4,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <initializer_list>
-#include <sstream>
 #include <vector>
 
 #include "auth/auth_config_yaml.h"
+#include "auth/local_file.h"
 
 namespace jwtgate::app {
 namespace {
@@ -107,16 +104,11 @@ Result<Config, ConfigError> parseConfigText(std::string_view text, std::string_v
 }
 
 Result<Config, ConfigError> loadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return makeError(ConfigError{path, 0, std::string("cannot read: ") + std::strerror(errno)});
+  auto text = auth::readLocalFile(path, auth::kMaxConfigFileBytes);
+  if (!text) {
+    return makeError(ConfigError{path, 0, "cannot read the configuration: " + text.error()});
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return makeError(ConfigError{path, 0, "cannot read the file"});
-  }
-  return parseConfigText(text.str(), path);
+  return parseConfigText(*text, path);
 }
 
 }  // namespace jwtgate::app

@@ -18,12 +18,13 @@ namespace jwtgate::app {
 // logging) get a member here and a reader in config_file.cc.
 struct Config {
   proxy::ProxyConfig proxy;
-  // The auth, providers and routes sections (auth/auth_config_yaml.h); null when the file
-  // has none of them.
+  // The auth, providers and routes sections (auth/auth_config_yaml.h); null only when the
+  // file says `auth: off` (a file without routes is refused).
   std::shared_ptr<const auth::AuthConfig> auth;
 };
 
-// Reads and checks the file at `path`. Throws nothing.
+// Reads and checks the file at `path`, which must be a regular file of at most
+// auth::kMaxConfigFileBytes (auth/local_file.h). Throws nothing.
 Result<Config, proxy::ConfigError> loadConfigFile(const std::string& path);
 
 // Same, from text already read; `file_name` only labels the errors.

@@ -81,7 +81,8 @@ int runServe(const std::vector<std::string>& args) {
   // A client that disconnects mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
-  // Authentication: one filter per worker when the file has routes (auth/auth_filter.h).
+  // Authentication: one filter per worker unless the file says `auth: off`
+  // (auth/auth_filter.h).
   proxy::RequestFilterFactory filter;
   // ---- remote keys: fetched on their own thread, before the listener reports ready when
   // --wait-for-keys says so; declared before the server, so it outlives the workers ----
@@ -107,8 +108,8 @@ int runServe(const std::vector<std::string>& args) {
     filter = auth::makeAuthFilterFactory(config->auth, remote_keys.get());
     std::fprintf(stderr, "jwtgate: info: authentication: %s\n", config->auth->summary().c_str());
   } else {
-    std::fprintf(stderr, "jwtgate: warn: no routes configured: requests are forwarded without "
-                         "authentication\n");
+    // Only `auth: off` gets here: the loader refuses a file without routes.
+    std::fprintf(stderr, "jwtgate: info: auth: off: forwarding without authentication\n");
   }
   auto server = proxy::Server::create(config->proxy, std::move(filter));
   if (!server) {

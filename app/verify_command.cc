@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -15,6 +14,7 @@
 #include <string_view>
 
 #include "app/commands.h"
+#include "auth/local_file.h"
 #include "verifier/base64url.h"
 #include "verifier/key_set.h"
 #include "verifier/policy.h"
@@ -65,14 +65,6 @@ std::string printable(std::string_view text) {
     }
   }
   return out;
-}
-
-std::optional<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 std::optional<std::int64_t> parseInteger(const std::string& text) {
@@ -187,9 +179,10 @@ std::string readToken(const std::optional<std::string>& argument) {
 
 std::optional<verifier::KeySet> loadKeys(const VerifyOptions& options) {
   const std::string& path = options.jwks_file ? *options.jwks_file : *options.pem_file;
-  const auto text = readFile(path);
+  // The same bounds as a key file in the configuration: a regular file of at most 1 MiB.
+  const auto text = auth::readLocalFile(path, auth::kMaxKeyFileBytes);
   if (!text) {
-    std::cerr << "jwtgate verify: cannot read " << path << "\n";
+    std::cerr << "jwtgate verify: cannot read " << path << ": " << text.error() << "\n";
     return std::nullopt;
   }
   auto keys = options.jwks_file ? verifier::KeySet::fromJwks(*text)

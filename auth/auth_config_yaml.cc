@@ -7,10 +7,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
+#include "auth/local_file.h"
 #include "auth/remote_keys_config.h"
 #include "auth/token_cache.h"
 #include "proxy/config_values.h"
@@ -32,6 +31,10 @@ using Parsed = Result<T, ConfigError>;
 constexpr std::string_view kAuthKey = "auth";
 constexpr std::string_view kProvidersKey = "providers";
 constexpr std::string_view kRoutesKey = "routes";
+
+constexpr std::string_view kNoRoutesMessage =
+    "no routes: every request would be forwarded unchecked; add routes, or set `auth: off` "
+    "to run jwtgate as a plain reverse proxy";
 
 // Bounds that keep a typo from turning into an unusable or unsafe setting.
 constexpr std::int64_t kMaxLeewaySeconds = 3600;
@@ -366,18 +369,14 @@ void appendJson(const YAML::Node& node, std::string& out) {
   }
 }
 
+// A key file: a regular file of at most kMaxKeyFileBytes (auth/local_file.h).
 Parsed<std::string> readKeyFile(const Context& ctx, const YAML::Node& node,
                                 const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return makeError(ctx.at(node, "cannot read key file '" + path + "': " + std::strerror(errno)));
+  auto text = readLocalFile(path, kMaxKeyFileBytes);
+  if (!text) {
+    return makeError(ctx.at(node, "cannot read key file '" + path + "': " + text.error()));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return makeError(ctx.at(node, "cannot read key file '" + path + "'"));
-  }
-  return text.str();
+  return std::move(text).value();
 }
 
 // ---- remote keys: the text of a local key source, kept so that the key service can build
@@ -993,6 +992,10 @@ ConfigCheck readHeaderName(const Context& ctx, const YAML::Node& node, std::stri
 }
 
 ConfigCheck readSettings(const Context& ctx, const YAML::Node& node, AuthSettings& settings) {
+  if (node.IsScalar()) {
+    return ctx.at(node,
+                  "auth: expected a mapping of settings, or `off` (got '" + node.Scalar() + "')");
+  }
   if (auto failed =
           proxy::checkMappingKeys(node,
                                   {"realm", "error_descriptions", "mode", "no_route", "cache",
@@ -1345,24 +1348,41 @@ ConfigError locate(const Context& ctx, const AuthModelError& error, const YAML::
               : ConfigError{std::string(ctx.file), 0, error.message};
 }
 
+// `auth: off`: the one scalar the auth section takes (any other is refused by readSettings).
+bool isAuthOff(const YAML::Node& auth) { return auth && auth.IsScalar() && auth.Scalar() == "off"; }
+
 Parsed<std::shared_ptr<const AuthConfig>> readSections(const Context& ctx, const YAML::Node& root) {
   const YAML::Node auth = root[std::string(kAuthKey)];
   const YAML::Node providers = root[std::string(kProvidersKey)];
   const YAML::Node routes = root[std::string(kRoutesKey)];
-  if (!auth && !providers && !routes) {
+
+  // A plain reverse proxy only when the file says so: `auth: off`, and nothing that would
+  // look like authentication beside it.
+  if (isAuthOff(auth)) {
+    for (const YAML::Node& section : {providers, routes}) {
+      if (section) {
+        return makeError(ctx.at(section,
+                                "`auth: off` forwards every request unchecked; "
+                                "remove it to use providers and routes"));
+      }
+    }
     return std::shared_ptr<const AuthConfig>();
   }
-  if (!routes) {
-    return makeError(ConfigError{std::string(ctx.file), 0,
-                                 "missing required key 'routes' (the auth and providers "
-                                 "sections need routes that use them)"});
-  }
 
+  // Fail closed: a file that forgot its routes must not start a proxy that checks nothing.
+  if (!auth && !providers && !routes) {
+    return makeError(ConfigError{std::string(ctx.file), 0, std::string(kNoRoutesMessage)});
+  }
   auto config = std::make_shared<AuthConfig>();
   if (auth) {
     if (auto failed = readSettings(ctx, auth, config->settings)) {
       return makeError(std::move(*failed));
     }
+  }
+  if (!routes) {
+    return makeError(ConfigError{std::string(ctx.file), 0,
+                                 "missing required key 'routes' (the auth and providers "
+                                 "sections need routes that use them)"});
   }
   if (providers) {
     if (auto failed = readProviders(ctx, providers, *config)) {

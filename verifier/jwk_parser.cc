@@ -407,6 +407,10 @@ Result<KeySet, KeyLoadError> parseJwks(std::string_view json) {
   if (has_kty || keys->get_array().get(array) != simdjson::SUCCESS) {
     return makeError(KeyLoadError{"key set: \"keys\" must be an array of JWKs"});
   }
+  if (array.size() > kMaxKeysPerSet) {
+    return makeError(KeyLoadError{"key set: more than " + std::to_string(kMaxKeysPerSet) +
+                                  " keys (" + std::to_string(array.size()) + ")"});
+  }
   std::size_t index = 0;
   for (const dom::element element : array) {
     if (auto error = addJwk(element, index++, builder)) {

@@ -314,6 +314,10 @@ Result<KeySet, KeyLoadError> KeySet::fromPem(std::string_view pem, const PemKeyO
       return makeError(
           KeyLoadError{describeKey("PEM key", index, options.kid) + ": malformed PEM block"});
     }
+    if (index == kMaxKeysPerSet) {
+      return makeError(
+          KeyLoadError{"PEM input holds more than " + std::to_string(kMaxKeysPerSet) + " keys"});
+    }
     if (std::string_view(block.name) != "PUBLIC KEY") {
       return makeError(KeyLoadError{describeKey("PEM key", index, options.kid) + ": is a \"" +
                                     std::string(block.name) +

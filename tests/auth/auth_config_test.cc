@@ -1,12 +1,16 @@
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "auth/auth_config_yaml.h"
+#include "auth/local_file.h"
 #include "support/test_signer.h"
 #include "support/token_minter.h"
 
@@ -45,6 +49,15 @@ std::shared_ptr<const AuthConfig> parseOk(const std::string& text) {
   return std::move(config).value();
 }
 
+// A new empty directory under TMPDIR (or /tmp); the caller removes it.
+std::string temporaryDirectory() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/jwtgate-test-XXXXXX";
+  REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+  return pattern;
+}
+
 const std::string kMinimal =
     "providers:\n"
     "  corp:\n"
@@ -54,10 +67,45 @@ const std::string kMinimal =
     "    require: {provider: corp}\n";
 
 TEST_SUITE("auth/auth_config") {
-  TEST_CASE("a file without auth, providers or routes asks for no authentication") {
+  TEST_CASE("a file without auth, providers or routes is refused: it would check nothing") {
     auto config = parseAuthSections(YAML::Load("listen: 127.0.0.1:0\n"), "test.yaml");
-    REQUIRE(config.ok());
-    CHECK(*config == nullptr);
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.error().file == "test.yaml");
+    CHECK(config.error().message.find("no routes: every request would be forwarded unchecked") !=
+          std::string::npos);
+    CHECK(config.error().message.find("`auth: off`") != std::string::npos);
+  }
+
+  TEST_CASE("auth: off, alone, asks for a plain reverse proxy") {
+    for (const char* text : {"auth: off\n", "auth: \"off\"\n"}) {
+      CAPTURE(text);
+      auto config = parseAuthSections(YAML::Load(text), "test.yaml");
+      REQUIRE(config.ok());
+      CHECK(*config == nullptr);
+    }
+  }
+
+  TEST_CASE("auth: off beside providers or routes, or another scalar for auth, is refused") {
+    struct Row {
+      std::string text;
+      int line;
+      std::string message;
+    };
+    const std::vector<Row> rows = {
+        {"auth: off\n" + kMinimal, 3, "`auth: off` forwards every request unchecked"},
+        {"auth: off\nroutes:\n  - match: {prefix: /}\n    auth: none\n", 3,
+         "`auth: off` forwards every request unchecked"},
+        {"auth: false\n", 1, "auth: expected a mapping of settings, or `off` (got 'false')"},
+        {"auth: on\n" + kMinimal, 1, "auth: expected a mapping of settings, or `off`"},
+        {"auth: OFF\n", 1, "auth: expected a mapping of settings, or `off`"},
+    };
+    for (const Row& row : rows) {
+      CAPTURE(row.text);
+      auto config = parse(row.text);
+      REQUIRE_FALSE(config.ok());
+      CHECK(config.error().line == row.line);
+      CHECK(config.error().message.find(row.message) != std::string::npos);
+    }
   }
 
   TEST_CASE("every setting left out takes its documented default") {
@@ -445,6 +493,69 @@ TEST_SUITE("auth/auth_config") {
     auto config = parse("providers:\n  corp:\n    keys: {file: $JWKS}\n");
     REQUIRE_FALSE(config.ok());
     CHECK(config.error().message.find("'routes'") != std::string::npos);
+  }
+
+  TEST_CASE("a key file that is not a regular file is refused without reading it") {
+    const std::string dir = temporaryDirectory();
+    const std::string fifo = dir + "/keys.fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    struct Row {
+      std::string path;
+      std::string what;
+    };
+    // A FIFO with no writer would block a plain open() forever; /dev/zero and /dev/urandom
+    // would be read without end.
+    const std::vector<Row> rows = {
+        {"/dev/zero", "a device"},
+        {"/dev/urandom", "a device"},
+        {fifo, "a FIFO"},
+        {dir, "a directory"},
+    };
+    for (const Row& row : rows) {
+      for (const char* kind : {"file", "pem"}) {
+        CAPTURE(row.path);
+        CAPTURE(kind);
+        auto config =
+            parse(std::string("providers:\n  corp:\n    keys: {") + kind + ": " + row.path +
+                  "}\nroutes:\n  - match: {prefix: /}\n"
+                  "    require: {provider: corp}\n");
+        REQUIRE_FALSE(config.ok());
+        CHECK(config.error().line == 3);
+        CHECK(config.error().message ==
+              "cannot read key file '" + row.path + "': not a regular file (" + row.what + ")");
+      }
+    }
+    ::unlink(fifo.c_str());
+    ::rmdir(dir.c_str());
+  }
+
+  TEST_CASE("a key file of up to 1 MiB is read; a larger one is refused") {
+    const std::string jwks = rsaSigner().jwks("k1");
+    const std::string padding(kMaxKeyFileBytes - jwks.size(), ' ');
+    const TempFile at_cap(jwks + padding);
+    const TempFile over_cap(jwks + padding + " ");
+    const auto configWith = [](const std::string& path) {
+      return "providers:\n  corp:\n    keys: {file: " + path +
+             "}\nroutes:\n  - match: {prefix: /}\n    require: {provider: corp}\n";
+    };
+
+    auto accepted = parse(configWith(at_cap.path()));
+    REQUIRE_MESSAGE(accepted.ok(), (accepted.ok() ? "" : accepted.error().toString()));
+    CHECK((*accepted)->providers[0]->keys.load()->size() == 1);
+
+    auto refused = parse(configWith(over_cap.path()));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message == "cannot read key file '" + over_cap.path() +
+                                         "': 1048577 bytes, larger than the 1 MiB limit");
+  }
+
+  TEST_CASE("a missing key file is refused with the system's reason") {
+    auto config = parse(
+        "providers:\n  corp:\n    keys: {pem: /nonexistent/key.pem}\n"
+        "routes:\n  - match: {prefix: /}\n    require: {provider: corp}\n");
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.error().message ==
+          "cannot read key file '/nonexistent/key.pem': No such file or directory");
   }
 
   TEST_CASE("relative key paths are read from the configuration file's directory") {

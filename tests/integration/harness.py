@@ -292,7 +292,12 @@ def to_yaml(value, indent=0):
 
 def proxy_config(upstream, listen="127.0.0.1:0", workers=1, limits=None, timeouts=None,
                  **extra):
-    """A config dict in the documented schema; `upstream` is an address or has `.address`."""
+    """A config dict in the documented schema; `upstream` is an address or has `.address`.
+
+    Without `auth`, `providers` or `routes` in `extra` the config says `auth: off`: jwtgate
+    refuses a file without routes, and these configs test the proxy alone. A caller that adds
+    providers and routes to the dict afterwards removes "auth" first.
+    """
     config = {
         "listen": listen,
         "upstream": getattr(upstream, "address", upstream),
@@ -302,6 +307,8 @@ def proxy_config(upstream, listen="127.0.0.1:0", workers=1, limits=None, timeout
         config["limits"] = dict(limits)
     if timeouts:
         config["timeouts"] = dict(timeouts)
+    if not any(key in extra for key in ("auth", "providers", "routes")):
+        config["auth"] = "off"
     config.update(extra)
     return config
 

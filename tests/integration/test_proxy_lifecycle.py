@@ -127,6 +127,7 @@ def config_error(text, name):
 def configuration_errors_name_the_file_and_line():
     port = h.free_port()
     base = f"listen: 127.0.0.1:0\nupstream: 127.0.0.1:{port}\nworkers: 1\n"
+    # `auth: off` last, so that each file fails for its own mistake and the lines stay put.
     cases = [
         ("unknown top-level key", base + "colour: blue\n", 4),
         ("unknown key in limits", base + "limits:\n  max_header_bytes: 4KiB\n"
@@ -139,7 +140,7 @@ def configuration_errors_name_the_file_and_line():
         ("upstream port out of range", base.replace(f":{port}", ":70000"), 2),
     ]
     for name, text, line in cases:
-        code, err, path = config_error(text, name)
+        code, err, path = config_error(text + "auth: off\n", name)
         if code is None:
             continue
         suite.equal(f"{name}: exit code 1", code, 1)
@@ -178,7 +179,7 @@ def busy_port_fails_cleanly():
     try:
         port = holder.getsockname()[1]
         upstream = h.Upstream()
-        text = f"listen: 127.0.0.1:{port}\nupstream: {upstream.address}\n"
+        text = f"listen: 127.0.0.1:{port}\nupstream: {upstream.address}\nauth: off\n"
         code, err, _ = config_error(text, "busy port")
         suite.equal("exit code 1", code, 1)
         suite.check("says the address", f"127.0.0.1:{port}" in err, err[-200:])

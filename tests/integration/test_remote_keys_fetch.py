@@ -128,6 +128,7 @@ def a_provider_without_keys_fails_only_its_own_routes():
     broken = h.RefusingPort()
     upstream = h.Upstream()
     config = h.proxy_config(upstream)
+    del config["auth"]  # this config has providers and routes
     config["providers"] = {
         "good": settings_for(good.url(), allow_insecure=True),
         "broken": settings_for(f"http://{broken.address}/jwks", allow_insecure=True,

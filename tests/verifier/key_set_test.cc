@@ -12,6 +12,7 @@
 
 #include "support/test_signer.h"
 #include "verifier/base64url.h"
+#include "verifier/jwk_parser.h"
 #include "verifier/signature_test_util.h"
 
 namespace jwtgate::verifier {
@@ -295,6 +296,44 @@ TEST_SUITE("verifier/key_set") {
     const KeySet all = testing::loadJwks(jwks + "}");
     CHECK(all.size() == used);
     CHECK(all.skipped() == rows.size() - used);
+  }
+
+  TEST_CASE("a JWKS of more keys than the cap is refused, skipped entries included") {
+    const std::string ec = TestSigner::shared(Algorithm::ES256).publicJwk();
+    const std::string skipped = "{\"kty\":\"XYZ\"}";
+    // `count` entries: real EC keys (each with its own kid), or entries that would be skipped.
+    const auto jwksOf = [&](std::size_t count, bool real) {
+      std::string jwks = "{\"keys\":[";
+      for (std::size_t i = 0; i < count; ++i) {
+        jwks += real ? withMember(ec, "kid", quoted("k" + std::to_string(i))) : skipped;
+        jwks += i + 1 < count ? "," : "";
+      }
+      return jwks + "]}";
+    };
+    REQUIRE(kMaxKeysPerSet == 1000);
+
+    const KeySet at_cap = testing::loadJwks(jwksOf(kMaxKeysPerSet, true));
+    CHECK(at_cap.size() == kMaxKeysPerSet);
+    const KeySet skipped_at_cap = testing::loadJwks(jwksOf(kMaxKeysPerSet, false));
+    CHECK(skipped_at_cap.skipped() == kMaxKeysPerSet);
+
+    for (const bool real : {true, false}) {
+      CAPTURE(real);
+      const std::string error = loadError(jwksOf(kMaxKeysPerSet + 1, real));
+      CHECK(contains(error, "more than 1000 keys (1001)"));
+    }
+  }
+
+  TEST_CASE("PEM input of more keys than the cap is refused") {
+    const std::string pem = TestSigner::shared(Algorithm::ES256).publicPem();
+    std::string at_cap;
+    for (std::size_t i = 0; i < kMaxKeysPerSet; ++i) {
+      at_cap += pem;
+    }
+    auto loaded = KeySet::fromPem(at_cap, {});
+    REQUIRE(loaded.ok());
+    CHECK(loaded->size() == kMaxKeysPerSet);
+    CHECK(contains(pemError(at_cap + pem), "more than 1000 keys"));
   }
 
   TEST_CASE("bad base64url in a key member is refused") {

@@ -458,10 +458,8 @@ class TestCA:
 def jwtgate_config(upstream, providers, workers=1):
     """A jwtgate config: every path requires provider `idp` (the first of `providers`)."""
     first = next(iter(providers))
-    config = h.proxy_config(upstream, workers=workers)
-    config["providers"] = providers
-    config["routes"] = [{"match": {"prefix": "/"}, "require": {"provider": first}}]
-    return config
+    return h.proxy_config(upstream, workers=workers, providers=providers,
+                          routes=[{"match": {"prefix": "/"}, "require": {"provider": first}}])
 
 
 def start_jwtgate(config, args=(), startup_timeout=20):

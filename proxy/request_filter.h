@@ -116,7 +116,7 @@ class PendingRequest {
 
   // Continues the request with Pass or Respond; Pending is not a decision and is answered
   // with a 500 reply. Does nothing when the request was cancelled or already resumed.
-  // TODO(async-filter): the resume path is covered by unit tests only; no filter uses it yet.
+  // The auth filter uses this while a provider's first key fetch is in flight.
   void resume(FilterVerdict verdict) const;
 
  private:

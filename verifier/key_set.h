@@ -93,7 +93,8 @@ class KeySet {
   // a member named twice, private key members (d, p, q, dp, dq, qi, oth), bad base64url, RSA
   // under 2048 or over 16384 bits, EC coordinates of the wrong length or a point off the
   // curve, an HMAC secret under 32 bytes (or under the hash length of its own "alg"), and an
-  // "alg" that does not fit the key.
+  // "alg" that does not fit the key, and a document of more than kMaxKeysPerSet entries
+  // (jwk_parser.h), skipped ones included.
   static Result<KeySet, KeyLoadError> fromJwks(std::string_view json);
 
   // Parses one or more PEM public keys (SPKI, "BEGIN PUBLIC KEY"); every key gets the kid and

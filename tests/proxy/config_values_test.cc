@@ -2,6 +2,8 @@
 #include "proxy/config_values.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
+
 #include <doctest/doctest.h>
 
 namespace jwtgate::proxy {
@@ -106,9 +108,17 @@ TEST_SUITE("proxy/config_values") {
     CHECK(unix_socket->kind == UpstreamAddress::Kind::Unix);
     CHECK(unix_socket->unix_path == "/run/app.sock");
 
-    auto named = parseUpstreamAddress("localhost:3000");
-    REQUIRE(named.ok());
-    CHECK((named->address.ss_family == AF_INET || named->address.ss_family == AF_INET6));
+    // Names resolve through the system (/etc/hosts); a bare chroot may have no entry for
+    // localhost, and then only the resolver is missing, not the parser.
+    addrinfo* found = nullptr;
+    if (::getaddrinfo("localhost", nullptr, nullptr, &found) == 0) {
+      ::freeaddrinfo(found);
+      auto named = parseUpstreamAddress("localhost:3000");
+      REQUIRE(named.ok());
+      CHECK((named->address.ss_family == AF_INET || named->address.ss_family == AF_INET6));
+    } else {
+      MESSAGE("this system cannot resolve localhost: the host-name case is skipped");
+    }
 
     CHECK_FALSE(parseUpstreamAddress("127.0.0.1:0").ok());
     CHECK_FALSE(parseUpstreamAddress("127.0.0.1").ok());

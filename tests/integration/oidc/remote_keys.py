@@ -75,6 +75,16 @@ class SigningKey:
     def _jwk(self, key):
         jwk = json.loads(self._algorithm.to_jwk(key))
         jwk.pop("key_ops", None)  # "use" says it; both together confuse some providers
+        if jwk.get("kty") == "EC":
+            # PyJWT 2.6 drops leading zero bytes of EC coordinates; RFC 7518 section 6.2.1.2
+            # wants the full field size, and jwtgate refuses anything else (about one key in
+            # 128 would otherwise make the provider's whole JWKS unusable in these tests).
+            size = (self.key.curve.key_size + 7) // 8
+            for member in ("x", "y", "d"):
+                if member in jwk:
+                    raw = base64.urlsafe_b64decode(jwk[member] + "=" * (-len(jwk[member]) % 4))
+                    padded = raw.rjust(size, b"\0")
+                    jwk[member] = base64.urlsafe_b64encode(padded).rstrip(b"=").decode()
         jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
         return jwk
 

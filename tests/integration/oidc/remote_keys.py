@@ -215,8 +215,17 @@ class OidcProvider:
                 self.cond.wait(min(left, 0.1))
 
     def count(self, path, method="GET"):
-        """Requests for `path` this process of the provider has served."""
+        """Requests for `path` this process of the provider has served. The provider logs a
+        request on its stdout, which a reader thread collects: wait until that output has
+        been quiet for a moment (at most 2 s) so a request it served just now is counted."""
+        deadline = time.monotonic() + 2
         with self.cond:
+            seen = len(self.lines)
+            while time.monotonic() < deadline:
+                self.cond.wait(timeout=0.25)
+                if len(self.lines) == seen:
+                    break
+                seen = len(self.lines)
             return sum(1 for line in self.lines if line == f"request {method} {path}")
 
     def jwks_fetches(self):

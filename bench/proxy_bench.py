@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""Load bench for jwtgate's forwarding engine beside HAProxy and nginx, all on loopback.
+"""Load bench for jwtgate beside HAProxy and nginx, forwarding and verifying JWTs, on loopback.
 
 Run by hand (bench/README.md), never from the test suite. A fast nginx returns a small fixed
 body; wrk drives it directly and then through each proxy in turn. The proxy under test is
-pinned to CPU 0, wrk and the upstream to CPU 1. Rows are a list so that later rows (jwtgate
-with a provider and a token) reuse the same harness: see ROWS at the end.
+pinned to CPU 0, wrk and the upstream to CPU 1. The authentication rows send a valid token on
+every request (bench/bearer.lua) to jwtgate with a provider, with and without its token
+cache, and to HAProxy verifying it with jwt_verify; the raw OpenSSL verify cost measured in
+the same run is their yardstick. See ROWS at the end.
 """
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -40,6 +43,19 @@ TARGET_THROUGHPUT_RATIO = 1.0
 TARGET_ADDED_P50_US = 50.0
 TARGET_IDLE_RSS_KB = 10 * 1024
 TARGET_10K_RSS_KB = 64 * 1024
+
+# Authentication targets: a cache hit costs at most 10% over forwarding alone; without the
+# cache a request costs at most forwarding plus 1.1 times the raw OpenSSL verify; jwtgate on
+# cache hits serves at least 3 times what HAProxy's jwt_verify serves (RS256).
+TARGET_CACHE_HIT_CPU_RATIO = 1.10
+TARGET_NO_CACHE_VERIFY_RATIO = 1.10
+TARGET_VS_HAPROXY_JWT_THROUGHPUT = 3.0
+
+BEARER_SCRIPT = os.path.join(ROOT, "bench", "bearer.lua")
+AUTH_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+ISSUER = "https://issuer.bench.test/"
+AUDIENCE = "api://bench"
+TOKEN_LIFETIME_S = 24 * 3600  # far beyond any run, so no token expires mid-run
 
 
 def log(message):
@@ -104,9 +120,85 @@ class JwtgateService:
         self.pid = self.proxy.pid
         self.port = self.proxy.port
         self.name = "jwtgate"
+        self.stats = {}
 
     def release(self):
         self.proxy.stop(signal.SIGTERM, timeout=20)
+        self.stats = worker_stats(self.proxy.stderr_lines)
+
+
+_STATS_RE = re.compile(r"auth: worker stats: (.*)$")
+
+
+def worker_stats(lines):
+    """The counters of jwtgate's shutdown line (`requests=... cache_hits=...`), summed over
+    workers; empty when it configured no authentication."""
+    total = {}
+    for line in lines:
+        match = _STATS_RE.search(line)
+        if not match:
+            continue
+        for pair in match.group(1).split():
+            key, _, value = pair.partition("=")
+            if value.isdigit():
+                total[key] = total.get(key, 0) + int(value)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Keys and tokens
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Credentials:
+    """One fresh key pair per algorithm (RSA 2048, P-256, Ed25519), its public key as a PEM
+    file in the bench's temp dir, and one token signed with it by PyJWT, an implementation
+    independent of jwtgate. Both jwtgate and HAProxy read the same PEM files."""
+
+    def __init__(self, workdir):
+        import jwt  # Debian's python3-jwt: only the authentication rows need it
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+        private = {
+            "RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            "ES256": ec.generate_private_key(ec.SECP256R1()),
+            "EdDSA": ed25519.Ed25519PrivateKey.generate(),
+        }
+        now = int(time.time())
+        self.expires = now + TOKEN_LIFETIME_S
+        self.pem, self.token, self.token_file, self.kid = {}, {}, {}, {}
+        for alg, key in private.items():
+            self.kid[alg] = f"bench-{alg.lower()}"
+            self.pem[alg] = os.path.join(workdir, f"{alg.lower()}-public.pem")
+            with open(self.pem[alg], "wb") as out:
+                out.write(key.public_key().public_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PublicFormat.SubjectPublicKeyInfo))
+            token = jwt.encode(self.claims(now), key, algorithm=alg,
+                               headers={"kid": self.kid[alg], "typ": "JWT"})
+            self.token[alg] = token if isinstance(token, str) else token.decode()
+            self.token_file[alg] = os.path.join(workdir, f"{alg.lower()}.token")
+            with open(self.token_file[alg], "w") as out:
+                out.write(self.token[alg] + "\n")
+
+    def claims(self, now):
+        """An access token of the usual size (about 300 bytes of claims)."""
+        return {"iss": ISSUER, "sub": "5f1c6b2e-8d0a-4f5e-9b1a-2c3d4e5f6a7b", "aud": AUDIENCE,
+                "exp": self.expires, "iat": now, "nbf": now,
+                "jti": "0d7a4c52-9b3e-4f61-a8c0-7e2b5d9f1a36", "azp": "bench-client",
+                "scope": "openid profile email orders:read orders:write",
+                "email": "alice@bench.test"}
+
+    def forged(self, alg):
+        """The token with one signature byte changed (still canonical base64url)."""
+        head, payload, signature = self.token[alg].split(".")
+        raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+        raw[len(raw) // 2] ^= 0x01
+        return f"{head}.{payload}.{b64url(bytes(raw))}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,6 +258,8 @@ def jwtgate_config(bench, port=0, **extra):
         "limits": {"max_connections": 20000, "max_idle_upstream": 64},
         "timeouts": {"client_idle": "300s", "request_header": "60s"},
     }
+    if not any(key in extra for key in ("auth", "providers", "routes")):
+        config["auth"] = "off"  # jwtgate refuses a file without routes unless it says so
     config.update(extra)
     return config
 
@@ -174,10 +268,26 @@ def start_jwtgate(bench, **extra):
     return JwtgateService(jwtgate_config(bench, **extra), pinned(PROXY_CPU, bench.pin))
 
 
-def start_haproxy(bench):
-    name = "haproxy"
-    port = free_port()
-    text = f"""global
+def start_jwtgate_auth(bench, alg, cache=True):
+    """jwtgate with one provider (the PEM key of `alg`) and one route needing its token."""
+    credentials = bench.credentials()
+    provider = {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "keys": [{"pem": credentials.pem[alg], "kid": credentials.kid[alg], "alg": alg}],
+        "algorithms": [alg],
+    }
+    extra = {
+        "providers": {"bench": provider},
+        "routes": [{"name": "bench", "match": {"prefix": "/"},
+                    "require": {"provider": "bench"}}],
+    }
+    if not cache:
+        extra["auth"] = {"cache": {"max_entries": 0}}
+    return start_jwtgate(bench, **extra)
+
+
+HAPROXY_CONFIG = """global
   nbthread 1
   maxconn 9990
 defaults
@@ -189,17 +299,48 @@ defaults
   timeout http-request 60s
 frontend fe
   bind 127.0.0.1:{port}
-  option forwardfor
+{auth}  option forwardfor
   http-request set-header X-Forwarded-Proto http
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
   default_backend be
 backend be
   http-reuse always
-  server s1 127.0.0.1:{bench.upstream.port} maxconn 64
+  server s1 127.0.0.1:{upstream} maxconn 64
 """
+
+# HAProxy 2.6's own JWT converters: the same checks as the jwtgate rows (alg pinned, the
+# signature, iss, aud, exp), a 401 for anything else. jwt_verify returns 1 for a good
+# signature; the PEM path must be a literal so that HAProxy loads the key at start.
+HAPROXY_JWT_RULES = """  http-request set-var(txn.bearer) http_auth_bearer
+  http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')
+  http-request set-var(txn.iss) var(txn.bearer),jwt_payload_query('$.iss')
+  http-request set-var(txn.aud) var(txn.bearer),jwt_payload_query('$.aud')
+  http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('$.exp','int')
+  http-request set-var(txn.now) date
+  acl jwt_alg var(txn.alg) -m str {alg}
+  acl jwt_signature var(txn.bearer),jwt_verify(txn.alg,"{pem}") -m int 1
+  acl jwt_issuer var(txn.iss) -m str {issuer}
+  acl jwt_audience var(txn.aud) -m str {audience}
+  acl jwt_unexpired var(txn.exp),sub(txn.now) -m int gt 0
+""" + (  # one line: HAProxy has no line continuation
+    "  http-request return status 401 content-type application/json"
+    " string '{{\"error\":\"invalid_token\"}}' hdr WWW-Authenticate 'Bearer realm=\"bench\"'"
+    " unless jwt_alg jwt_signature jwt_issuer jwt_audience jwt_unexpired\n")
+
+
+def start_haproxy(bench, name="haproxy", auth=""):
+    port = free_port()
+    text = HAPROXY_CONFIG.format(port=port, upstream=bench.upstream.port, auth=auth)
     path = bench.write(f"{name}.cfg", text)
     cmd = pinned(PROXY_CPU, bench.pin) + ["haproxy", "-db", "-f", path]
     return Service(name, cmd, port, bench.dir)
+
+
+def start_haproxy_jwt(bench, alg):
+    credentials = bench.credentials()
+    rules = HAPROXY_JWT_RULES.format(alg=alg, pem=credentials.pem[alg], issuer=ISSUER,
+                                     audience=AUDIENCE)
+    return start_haproxy(bench, f"haproxy-{alg.lower()}", rules)
 
 
 def start_nginx_proxy(bench):
@@ -246,13 +387,15 @@ class Row:
     """One line of the table: how to start the server under test and what wrk sends.
 
     `start(bench)` returns a service with `.port` and `.pid` (None: talk to the upstream).
-    `headers` go to wrk as -H (an Authorization header for the auth rows). `reference` rows
-    are the ones jwtgate is compared with; `subject` rows are jwtgate's own. `max_clients`
+    `headers` go to wrk as -H. `token` names the algorithm whose token every request carries
+    (through bench/bearer.lua); `verifies` says the server checks it (a request without it
+    or with a forged one must get 401). `reference` rows are the plain proxies jwtgate is compared
+    with; `subject` rows are jwtgate's own forwarding rows (the engine targets). `max_clients`
     caps the idle-client count where the server cannot take more under the fd limit.
     """
 
     def __init__(self, name, start, headers=(), reference=False, subject=False,
-                 memory=True, max_clients=None):
+                 memory=True, max_clients=None, token=None, verifies=True):
         self.name = name
         self.max_clients = max_clients
         self.start = start
@@ -260,6 +403,15 @@ class Row:
         self.reference = reference
         self.subject = subject
         self.memory = memory
+        self.token = token
+        self.verifies = verifies and bool(token)
+
+    def request_headers(self, bench):
+        """The headers of every request of this row, the token included (for checks by hand;
+        wrk gets the token from bearer.lua)."""
+        if not self.token:
+            return self.headers
+        return self.headers + [f"Authorization: Bearer {bench.credentials().token[self.token]}"]
 
 
 _LATENCY_RE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -286,36 +438,54 @@ def parse_wrk(text):
     return result
 
 
-def run_wrk(bench, port, seconds, headers, connections=None):
+def run_wrk(bench, port, seconds, row, connections=None):
     connections = connections or bench.connections
     threads = min(bench.threads, connections)
     cmd = pinned(LOAD_CPU, bench.pin) + [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
         "--timeout", "5s"]
-    for header in headers:
+    for header in row.headers:
         cmd += ["-H", header]
-    cmd.append(f"http://127.0.0.1:{port}/bench")
+    url = f"http://127.0.0.1:{port}/bench"
+    if row.token:
+        cmd += ["-s", BEARER_SCRIPT, url, bench.credentials().token_file[row.token]]
+    else:
+        cmd.append(url)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr}")
     return parse_wrk(done.stdout), done.stdout
 
 
-def sanity_check(port, headers):
-    """One request by hand: the row must answer 200 with the upstream's body."""
+def status_of(port, headers):
     extra = [tuple(h.split(": ", 1)) for h in headers]
     response, client = harness.one_request(port, harness.http_request("GET", "/bench",
                                                                       headers=extra))
     client.close()
+    return response
+
+
+def sanity_check(bench, row, port):
+    """Requests by hand: the row must answer 200 with the upstream's body; a row that needs a
+    token must answer 401 without one and with a forged one (so it really verifies)."""
+    response = status_of(port, row.request_headers(bench))
     if response.status != 200 or response.body != BODY:
         raise RuntimeError(f"sanity request got {response.status}: {response.body[:200]!r}")
+    if not row.verifies:
+        return
+    forged = f"Authorization: Bearer {bench.credentials().forged(row.token)}"
+    for label, headers in (("no token", row.headers), ("a forged token",
+                                                       row.headers + [forged])):
+        response = status_of(port, headers)
+        if response.status != 401:
+            raise RuntimeError(f"{label} got {response.status}, not 401")
 
 
 def measure_once(bench, row, service, port, repeat):
     """One wrk run at full concurrency (with the proxy's CPU time), then one at -c1."""
-    run_wrk(bench, port, bench.warmup, row.headers)
+    run_wrk(bench, port, bench.warmup, row)
     before = harness.cpu_ticks(service.pid) if service else 0
-    result, _ = run_wrk(bench, port, bench.duration, row.headers)
+    result, _ = run_wrk(bench, port, bench.duration, row)
     after = harness.cpu_ticks(service.pid) if service else 0
     served = max(result["requests"], 1)
     result["cpu_us_per_req"] = (after - before) / CLK_TCK * 1e6 / served if service else None
@@ -324,12 +494,13 @@ def measure_once(bench, row, service, port, repeat):
             f"{result['non2xx']} non-2xx responses")
 
     # One connection: the latency the proxy adds without queueing behind others.
-    single, _ = run_wrk(bench, port, bench.single_duration, row.headers, 1)
+    single, _ = run_wrk(bench, port, bench.single_duration, row, 1)
     result["p50_c1"] = single.get("p50")
     result["p99_c1"] = single.get("p99")
+    result["rss_kb"] = harness.rss_kb(service.pid) if service else None
     log(f"  {row.name} run {repeat + 1}: {result['rps']:.0f} req/s, "
         f"p50 {result.get('p50', 0):.0f} us, CPU {result['cpu_us_per_req'] or 0:.2f} us/req, "
-        f"p50 at -c1 {single.get('p50', 0):.0f} us")
+        f"p50 at -c1 {single.get('p50', 0):.0f} us, RSS {(result['rss_kb'] or 0) / 1024:.1f} MiB")
     return result
 
 
@@ -340,10 +511,13 @@ def measure_load(bench, rows):
     for row in rows:
         try:
             service = row.start(bench)
-            sanity_check(service.port if service else bench.upstream.port, row.headers)
             services[row.name] = service
+            sanity_check(bench, row, service.port if service else bench.upstream.port)
         except Exception as error:  # one broken row must not hide the others
             log(f"  {row.name} failed to start: {error}")
+            broken = services.pop(row.name, None)
+            if broken:
+                broken.release()
     runs = {name: [] for name in services}
     for repeat in range(bench.repeat):
         log(f"round {repeat + 1} of {bench.repeat}")
@@ -356,21 +530,94 @@ def measure_load(bench, rows):
                 runs[row.name].append(measure_once(bench, row, service, port, repeat))
             except Exception as error:
                 log(f"  {row.name} run failed: {error}")
-    for service in services.values():
+    stats = {}
+    for name, service in services.items():
         if service:
             service.release()
-    return {name: summarize(found) for name, found in runs.items() if found}
+            stats[name] = getattr(service, "stats", {})
+    results = {name: summarize(found) for name, found in runs.items() if found}
+    for name, result in results.items():
+        result["worker_stats"] = stats.get(name, {})
+    return results
 
 
 def summarize(runs):
     keys = ["rps", "p50", "p90", "p99", "cpu_us_per_req", "requests", "errors", "non2xx",
-            "p50_c1", "p99_c1"]
+            "p50_c1", "p99_c1", "rss_kb"]
     out = {}
     for key in keys:
         values = [run[key] for run in runs if run.get(key) is not None]
         out[key] = statistics.median(values) if values else None
     out["runs"] = runs
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The raw OpenSSL verify cost: the yardstick of the rows without the token cache
+
+_RAW_FILTER = "^BM_RawOpenssl/(" + "|".join(AUTH_ALGORITHMS) + ")$"
+
+
+def raw_from_verifier_benchmark(bench):
+    """Per algorithm, the CPU ns of one raw OpenSSL verify (EVP_DigestVerifyInit plus
+    EVP_DigestVerify on a loaded key) from verifier_benchmark's BM_RawOpenssl rows, one value
+    per repetition. Runs on the proxy's CPU, as jwtgate does."""
+    out_path = os.path.join(bench.dir, f"raw-{time.monotonic_ns()}.json")
+    cmd = pinned(PROXY_CPU, bench.pin) + [
+        bench.verifier_benchmark, f"--benchmark_filter={_RAW_FILTER}",
+        f"--benchmark_repetitions={bench.raw_repetitions}", "--benchmark_min_time=0.5",
+        f"--benchmark_out={out_path}", "--benchmark_out_format=json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"verifier_benchmark failed: {done.stderr[-500:]}")
+    with open(out_path) as data:
+        report = json.load(data)
+    scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+    found = {}
+    for entry in report.get("benchmarks", []):
+        if entry.get("run_type") != "iteration" or entry.get("error_occurred"):
+            continue
+        alg = entry["run_name"].split("/", 1)[1]
+        found.setdefault(alg, []).append(entry["cpu_time"] * scale[entry["time_unit"]])
+    return found
+
+
+_SPEED_LINES = {
+    "RS256": re.compile(r"^rsa\s+2048 bits\s+\S+\s+\S+\s+\S+\s+([\d.]+)\s*$", re.M),
+    "ES256": re.compile(r"^\s*256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+\S+\s+([\d.]+)\s*$",
+                        re.M),
+    "EdDSA": re.compile(r"^\s*253 bits EdDSA \(Ed25519\)\s+\S+\s+\S+\s+\S+\s+([\d.]+)\s*$",
+                        re.M),
+}
+
+
+def raw_from_openssl_speed(bench):
+    """The same from `openssl speed` (verify/s), when verifier_benchmark is not built."""
+    cmd = pinned(PROXY_CPU, bench.pin) + ["openssl", "speed", "-seconds", "3", "rsa2048",
+                                          "ecdsap256", "ed25519"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    found = {}
+    for alg, pattern in _SPEED_LINES.items():
+        match = pattern.search(done.stdout)
+        if match and float(match.group(1)) > 0:
+            found[alg] = [1e9 / float(match.group(1))]
+    return found
+
+
+def measure_raw_verify(bench, label):
+    try:
+        if bench.verifier_benchmark:
+            found, source = raw_from_verifier_benchmark(bench), "verifier_benchmark"
+        else:
+            found, source = raw_from_openssl_speed(bench), "openssl speed"
+    except (OSError, ValueError, KeyError, RuntimeError, subprocess.SubprocessError) as error:
+        log(f"raw verify ({label}) failed: {error}")
+        return
+    bench.raw_source = source
+    for alg, values in found.items():
+        bench.raw_ns.setdefault(alg, []).extend(values)
+    log(f"raw OpenSSL verify ({label}, {source}): " + ", ".join(
+        f"{alg} {statistics.median(v) / 1000:.1f} us" for alg, v in sorted(found.items())))
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,7 +668,7 @@ def open_idle_clients(port, count, timeout=120):
 def measure_memory(bench, row, count):
     service = row.start(bench)
     try:
-        sanity_check(service.port, row.headers)
+        sanity_check(bench, row, service.port)
         time.sleep(0.5)
         idle = harness.rss_kb(service.pid)
         socks = open_idle_clients(service.port, count)
@@ -444,74 +691,170 @@ def fmt(value, digits=0, suffix=""):
     return f"{value:,.{digits}f}{suffix}"
 
 
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
 def ratio_line(label, value, target, better):
     if value is None:
         return f"  {label}: -"
     ok = value <= target if better == "lower" else value >= target
     sign = "<=" if better == "lower" else ">="
-    return f"  {label}: {value:.2f} (target {sign} {target:.2f}) {'met' if ok else 'MISSED'}"
+    shown = f"{value:.2f}"
+    if float(shown) == target and value != target:
+        shown = f"{value:.3f}"  # so that 2.996 does not read as 3.00 beside a MISS
+    return f"  {label}: {shown} (target {sign} {target:.2f}) {verdict(ok)}"
 
 
-def report(bench, results, memory):
+def table_lines(bench, results):
     direct = results.get("direct")
-    lines = ["", f"wrk -t{bench.threads} -c{bench.connections} -d{bench.duration}s, "
-                 f"median of {bench.repeat}; proxy on CPU {PROXY_CPU}, wrk and upstream on "
-                 f"CPU {LOAD_CPU}" + ("" if bench.pin else " (not pinned)"), ""]
-    header = f"{'row':<16}{'req/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}" \
-             f"{'CPU us/req':>12}{'added p50':>11}{'c1 p50':>9}{'c1 p99':>9}{'c1 added':>10}"
-    lines += [header, "-" * len(header)]
+    header = f"{'row':<18}{'req/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}" \
+             f"{'CPU us/req':>12}{'added p50':>11}{'c1 p50':>9}{'c1 p99':>9}{'c1 added':>10}" \
+             f"{'RSS MiB':>9}"
+    lines = [header, "-" * len(header)]
     for row in bench.rows:
         res = results.get(row.name)
         if res is None:
-            lines.append(f"{row.name:<16}  (failed: see above)")
+            lines.append(f"{row.name:<18}  (failed: see above)")
             continue
         proxied = direct and row.name != "direct"
         added = res["p50"] - direct["p50"] if proxied else None
         added_c1 = res["p50_c1"] - direct["p50_c1"] if proxied else None
-        lines.append(f"{row.name:<16}{fmt(res['rps']):>10}{fmt(res['p50']):>9}"
+        rss = res["rss_kb"] / 1024 if res.get("rss_kb") else None
+        lines.append(f"{row.name:<18}{fmt(res['rps']):>10}{fmt(res['p50']):>9}"
                      f"{fmt(res['p90']):>9}{fmt(res['p99']):>9}"
                      f"{fmt(res['cpu_us_per_req'], 2):>12}{fmt(added, 0):>11}"
-                     f"{fmt(res['p50_c1']):>9}{fmt(res['p99_c1']):>9}{fmt(added_c1, 0):>10}")
+                     f"{fmt(res['p50_c1']):>9}{fmt(res['p99_c1']):>9}{fmt(added_c1, 0):>10}"
+                     f"{fmt(rss, 1):>9}")
+    return lines
 
+
+def engine_target_lines(bench, results):
+    """jwtgate forwarding against the plain HAProxy and nginx rows."""
+    direct = results.get("direct")
     references = [r for r in bench.rows if r.reference and results.get(r.name)]
     subjects = [r for r in bench.rows if r.subject and results.get(r.name)]
-    if references and subjects:
-        cheapest = min(references, key=lambda r: results[r.name]["cpu_us_per_req"])
-        lines.append("")
-        for subject in subjects:
-            mine = results[subject.name]
-            lines.append(f"{subject.name}:")
-            lines.append(ratio_line(f"CPU/request vs {cheapest.name} (the cheaper)",
-                                    mine["cpu_us_per_req"] /
-                                    results[cheapest.name]["cpu_us_per_req"],
-                                    TARGET_CPU_RATIO, "lower"))
-            for reference in references:
-                lines.append(ratio_line(f"throughput vs {reference.name}",
-                                        mine["rps"] / results[reference.name]["rps"],
-                                        TARGET_THROUGHPUT_RATIO, "higher"))
-            if direct:
-                for label, key in ((f"-c{bench.connections}", "p50"), ("-c1", "p50_c1")):
-                    added = mine[key] - direct[key]
-                    verdict = "met" if added < TARGET_ADDED_P50_US else "MISSED"
-                    lines.append(f"  added p50 at {label}: {added:.0f} us "
-                                 f"(target < {TARGET_ADDED_P50_US:.0f} us) {verdict}")
+    if not references or not subjects:
+        return []
+    cheapest = min(references, key=lambda r: results[r.name]["cpu_us_per_req"])
+    lines = [""]
+    for subject in subjects:
+        mine = results[subject.name]
+        lines.append(f"{subject.name}:")
+        lines.append(ratio_line(f"CPU/request vs {cheapest.name} (the cheaper)",
+                                mine["cpu_us_per_req"] /
+                                results[cheapest.name]["cpu_us_per_req"],
+                                TARGET_CPU_RATIO, "lower"))
+        for reference in references:
+            lines.append(ratio_line(f"throughput vs {reference.name}",
+                                    mine["rps"] / results[reference.name]["rps"],
+                                    TARGET_THROUGHPUT_RATIO, "higher"))
+        if direct:
+            for label, key in ((f"-c{bench.connections}", "p50"), ("-c1", "p50_c1")):
+                added = mine[key] - direct[key]
+                lines.append(f"  added p50 at {label}: {added:.0f} us "
+                             f"(target < {TARGET_ADDED_P50_US:.0f} us) "
+                             f"{verdict(added < TARGET_ADDED_P50_US)}")
+    return lines
 
-    if memory:
-        lines += ["", f"{'memory (VmRSS)':<16}{'idle':>12}{'with clients':>16}{'clients':>10}"]
-        for name, mem in memory.items():
-            if mem is None:
-                lines.append(f"{name:<16}  (failed: see above)")
-                continue
-            lines.append(f"{name:<16}{fmt(mem['idle_kb'] / 1024, 1, ' MiB'):>12}"
-                         f"{fmt(mem['loaded_kb'] / 1024, 1, ' MiB'):>16}{mem['clients']:>10}")
-        for row in bench.rows:
-            mem = memory.get(row.name)
-            if row.subject and mem:
-                idle_ok = mem["idle_kb"] < TARGET_IDLE_RSS_KB
-                loaded_ok = mem["loaded_kb"] < TARGET_10K_RSS_KB
-                lines.append(f"{row.name}: idle {'met' if idle_ok else 'MISSED'} (< 10 MiB), "
-                             f"{mem['clients']} clients {'met' if loaded_ok else 'MISSED'} "
-                             "(< 64 MiB)")
+
+def raw_us(bench, alg):
+    values = bench.raw_ns.get(alg)
+    return statistics.median(values) / 1000 if values else None
+
+
+def auth_target_lines(bench, results):
+    """The authentication rows against jwtgate's own forwarding, the raw OpenSSL verify cost
+    and HAProxy's jwt_verify, all from this run."""
+    plain = results.get("jwtgate")
+    cached = results.get("jwtgate-rs256")
+    lines = ["", "authentication targets:"]
+    if bench.raw_ns:
+        lines.append(f"  raw OpenSSL verify ({bench.raw_source}, median of "
+                     f"{max(len(v) for v in bench.raw_ns.values())}, CPU {PROXY_CPU}): " +
+                     ", ".join(f"{alg} {raw_us(bench, alg):.1f} us "
+                               f"({1e6 / raw_us(bench, alg):,.0f}/s)"
+                               for alg in AUTH_ALGORITHMS if raw_us(bench, alg)))
+    if plain and cached:
+        lines.append(ratio_line("jwtgate-rs256 (cache hits) CPU/request vs jwtgate",
+                                cached["cpu_us_per_req"] / plain["cpu_us_per_req"],
+                                TARGET_CACHE_HIT_CPU_RATIO, "lower"))
+    carried = results.get("jwtgate-hdr")
+    if carried and cached:
+        lines.append(f"  jwtgate-rs256 (cache hits) CPU/request vs jwtgate-hdr (the same bytes, "
+                     f"no auth): {cached['cpu_us_per_req'] / carried['cpu_us_per_req']:.2f}; "
+                     f"carrying the token costs "
+                     f"{carried['cpu_us_per_req'] - plain['cpu_us_per_req']:.2f} us, checking "
+                     f"it {cached['cpu_us_per_req'] - carried['cpu_us_per_req']:.2f} us "
+                     "(no target)")
+    for alg in AUTH_ALGORITHMS:
+        name = f"jwtgate-{alg.lower()}-nc"
+        mine, raw = results.get(name), raw_us(bench, alg)
+        if not (plain and mine and raw):
+            continue
+        budget = plain["cpu_us_per_req"] + TARGET_NO_CACHE_VERIFY_RATIO * raw
+        extra = mine["cpu_us_per_req"] - plain["cpu_us_per_req"]
+        lines.append(f"  {name} CPU/request: {mine['cpu_us_per_req']:.2f} us, budget "
+                     f"{plain['cpu_us_per_req']:.2f} + {TARGET_NO_CACHE_VERIFY_RATIO:.1f} x "
+                     f"{raw:.2f} = {budget:.2f} us; verification cost {extra:.2f} us = "
+                     f"{extra / raw:.2f} x raw {verdict(mine['cpu_us_per_req'] <= budget)}")
+    for alg in ("RS256", "ES256"):
+        theirs = results.get(f"haproxy-{alg.lower()}")
+        if not (cached and theirs):
+            continue
+        label = f"jwtgate-rs256 (cache hits) vs haproxy-{alg.lower()}"
+        if alg == "RS256":
+            lines.append(ratio_line(f"{label} throughput", cached["rps"] / theirs["rps"],
+                                    TARGET_VS_HAPROXY_JWT_THROUGHPUT, "higher"))
+        else:
+            lines.append(f"  {label} throughput: {cached['rps'] / theirs['rps']:.2f} "
+                         "(no target)")
+        lines.append(f"  {label} CPU/request: "
+                     f"{cached['cpu_us_per_req'] / theirs['cpu_us_per_req']:.2f} (no target)")
+        mine = results.get(f"jwtgate-{alg.lower()}-nc")
+        if mine:
+            lines.append(f"  jwtgate-{alg.lower()}-nc vs haproxy-{alg.lower()}: throughput "
+                         f"{mine['rps'] / theirs['rps']:.2f}, CPU/request "
+                         f"{mine['cpu_us_per_req'] / theirs['cpu_us_per_req']:.2f} "
+                         "(both verify every request; no target)")
+    counters = [(row.name, results[row.name].get("worker_stats")) for row in bench.rows
+                if row.token and results.get(row.name, {}).get("worker_stats")]
+    if counters:
+        lines.append("  jwtgate worker counters over the whole run:")
+        for name, stats in counters:
+            lines.append(f"    {name}: " + " ".join(f"{key}={value}" for key, value in
+                                                    stats.items()))
+    return lines if len(lines) > 2 else []
+
+
+def memory_lines(bench, memory):
+    if not memory:
+        return []
+    lines = ["", f"{'memory (VmRSS)':<18}{'idle':>12}{'with clients':>16}{'clients':>10}"]
+    for name, mem in memory.items():
+        if mem is None:
+            lines.append(f"{name:<18}  (failed: see above)")
+            continue
+        lines.append(f"{name:<18}{fmt(mem['idle_kb'] / 1024, 1, ' MiB'):>12}"
+                     f"{fmt(mem['loaded_kb'] / 1024, 1, ' MiB'):>16}{mem['clients']:>10}")
+    for row in bench.rows:
+        mem = memory.get(row.name)
+        if row.subject and mem:
+            idle_ok = mem["idle_kb"] < TARGET_IDLE_RSS_KB
+            loaded_ok = mem["loaded_kb"] < TARGET_10K_RSS_KB
+            lines.append(f"{row.name}: idle {verdict(idle_ok)} (< 10 MiB), "
+                         f"{mem['clients']} clients {verdict(loaded_ok)} (< 64 MiB)")
+    return lines
+
+
+def report(bench, results, memory):
+    lines = ["", f"wrk -t{bench.threads} -c{bench.connections} -d{bench.duration}s, "
+                 f"median of {bench.repeat}; proxy on CPU {PROXY_CPU}, wrk and upstream on "
+                 f"CPU {LOAD_CPU}" + ("" if bench.pin else " (not pinned)"), ""]
+    lines += table_lines(bench, results)
+    lines += engine_target_lines(bench, results)
+    lines += auth_target_lines(bench, results)
+    lines += memory_lines(bench, memory)
     print("\n".join(lines), flush=True)
 
 
@@ -531,6 +874,17 @@ class Bench:
         self.connections = args.connections
         self.rows = rows
         self.upstream = None
+        self.verifier_benchmark = args.verifier_benchmark
+        self.raw_repetitions = args.repeat
+        self.raw_ns = {}  # algorithm -> CPU ns of one raw OpenSSL verify, one per repetition
+        self.raw_source = ""
+        self._credentials = None
+
+    def credentials(self):
+        """The keys and tokens of the authentication rows, made on first use."""
+        if self._credentials is None:
+            self._credentials = Credentials(self.dir)
+        return self._credentials
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)
@@ -588,6 +942,12 @@ def main():
     parser.add_argument("--proxy-cpu", default=PROXY_CPU,
                         help=f"CPU for the proxy under test (default {PROXY_CPU}; {LOAD_CPU} "
                              "puts it beside wrk and the upstream: no cross-CPU wake-ups)")
+    parser.add_argument("--verifier-benchmark", default=None,
+                        help="verifier_benchmark binary for the raw OpenSSL verify cost "
+                             "(default: bench/verifier_benchmark beside --jwtgate; without "
+                             "it, openssl speed)")
+    parser.add_argument("--skip-raw", action="store_true",
+                        help="do not measure the raw OpenSSL verify cost")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 repetition")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -601,6 +961,10 @@ def main():
         sys.exit(f"no jwtgate binary at {args.jwtgate} (use --jwtgate or JWTGATE_BIN)")
     harness.BIN = args.jwtgate
     PROXY_CPU = args.proxy_cpu
+    if args.verifier_benchmark is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(args.jwtgate)), "bench",
+                              "verifier_benchmark")
+        args.verifier_benchmark = beside if os.access(beside, os.X_OK) else ""
     fd_limit = raise_fd_limit()
     if fd_limit < args.idle_clients + 1000:
         log(f"fd limit {fd_limit} is too low for {args.idle_clients} clients; lowering")
@@ -610,11 +974,19 @@ def main():
     bench = Bench(args, rows)
     log(f"machine: {machine_line()}")
     log(f"temp dir: {bench.dir}")
+    load_before = os.getloadavg()
+    log(f"load average at start: {load_before[0]:.2f} {load_before[1]:.2f} "
+        f"{load_before[2]:.2f}")
     results, memory = {}, {}
+    wants_raw = not args.skip_load and not args.skip_raw and any(r.token for r in rows)
     try:
         bench.upstream = start_upstream(bench)
+        if wants_raw:
+            measure_raw_verify(bench, "before the load")
         if not args.skip_load:
             results = measure_load(bench, rows)
+        if wants_raw:
+            measure_raw_verify(bench, "after the load")
         if not args.skip_memory:
             for row in rows:
                 if row.name == "direct" or not row.memory:
@@ -630,25 +1002,42 @@ def main():
         harness.release_all()
         shutil.rmtree(bench.dir, ignore_errors=True)
 
+    load_after = os.getloadavg()
     print(f"\n{time.strftime('%Y-%m-%d')} on {machine_line()}")
     print(" | ".join(f"{k}: {v}" for k, v in versions().items()))
+    print(f"load average (1 min) at start {load_before[0]:.2f}, at end {load_after[0]:.2f}")
     report(bench, results, memory)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"date": time.strftime("%Y-%m-%d"), "machine": machine_line(),
-                       "versions": versions(), "load": results, "memory": memory}, out,
-                      indent=2)
+                       "versions": versions(), "load_average": [load_before, load_after],
+                       "raw_verify_ns": bench.raw_ns, "raw_source": bench.raw_source,
+                       "load": results, "memory": memory}, out, indent=2)
 
 
-# The rows, in order. The auth rows to come add entries such as
-#   Row("jwtgate RS256", lambda b: start_jwtgate(b, providers=[...]),
-#       headers=["Authorization: Bearer <token>"], subject=True)
+# The rows, in order: forwarding only, then the authentication rows (a valid token on every
+# request; `-nc` rows have jwtgate's token cache turned off, so every request is verified).
 ROWS = [
     Row("direct", start_direct),
     Row("jwtgate", start_jwtgate, subject=True),
     # HAProxy wants 2 fds per allowed connection; under a 20000 fd hard limit that is 9990.
     Row("haproxy", start_haproxy, reference=True, max_clients=9900),
     Row("nginx", start_nginx_proxy, reference=True),
+    # jwtgate without authentication sent the RS256 token anyway (it forwards it untouched):
+    # what carrying 800 more bytes costs, apart from checking them.
+    Row("jwtgate-hdr", start_jwtgate, token="RS256", verifies=False, memory=False),
+    Row("jwtgate-rs256", lambda b: start_jwtgate_auth(b, "RS256"), token="RS256",
+        memory=False),
+    Row("jwtgate-rs256-nc", lambda b: start_jwtgate_auth(b, "RS256", cache=False),
+        token="RS256", memory=False),
+    Row("jwtgate-es256-nc", lambda b: start_jwtgate_auth(b, "ES256", cache=False),
+        token="ES256", memory=False),
+    Row("jwtgate-eddsa-nc", lambda b: start_jwtgate_auth(b, "EdDSA", cache=False),
+        token="EdDSA", memory=False),
+    Row("haproxy-rs256", lambda b: start_haproxy_jwt(b, "RS256"), token="RS256",
+        memory=False),
+    Row("haproxy-es256", lambda b: start_haproxy_jwt(b, "ES256"), token="ES256",
+        memory=False),
 ]
 
 if __name__ == "__main__":

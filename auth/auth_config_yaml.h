@@ -22,9 +22,9 @@ const std::vector<std::string_view>& authTopLevelKeys();
 // be a regular file of at most kMaxKeyFileBytes, auth/local_file.h). Returns nullptr only
 // for `auth: off`, the explicit request for a plain reverse proxy. Fails closed when the
 // document has none of the three sections, or `auth: off` beside providers or routes.
-// Otherwise fails on the first problem: an unknown or repeated key, a bad value, a weak or unreadable
-// key, a provider used but not defined, a route without `match`, a route with both
-// `auth: none` and `require`, a bad regex or claim path. Throws nothing.
+// Otherwise fails on the first problem: an unknown or repeated key, a bad value, a weak or
+// unreadable key, a provider used but not defined, a route without `match`, a route with
+// both `auth: none` and `require`, a bad regex or claim path. Throws nothing.
 Result<std::shared_ptr<const AuthConfig>, proxy::ConfigError> parseAuthSections(
     const YAML::Node& root, std::string_view file);
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "jwks/discovery.h"
 #include "proxy/config_values.h"
 
 namespace jwtgate::auth {
@@ -69,26 +70,12 @@ Result<std::uint64_t, ConfigError> readMillis(const Reader& r, const YAML::Node&
   return *millis;
 }
 
-bool hasScheme(std::string_view url, std::string_view scheme) {
-  if (url.size() <= scheme.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    char c = url[i];
-    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    if (c != scheme[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
 ConfigCheck checkUrl(const Reader& r, const YAML::Node& node, std::string_view key,
                      std::string_view url, bool allow_insecure) {
-  if (hasScheme(url, "https://")) {
+  if (jwks::hasUrlScheme(url, "https://")) {
     return std::nullopt;
   }
-  if (hasScheme(url, "http://")) {
+  if (jwks::hasUrlScheme(url, "http://")) {
     if (allow_insecure) {
       return std::nullopt;
     }

@@ -12,20 +12,6 @@ namespace {
 // A configuration has no deep structure; anything deeper is refused.
 constexpr std::size_t kMaxDiscoveryDepth = 8;
 
-bool hasScheme(std::string_view url, std::string_view scheme) {
-  if (url.size() <= scheme.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    char c = url[i];
-    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    if (c != scheme[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // The string value of the root member `name`: nullopt when absent, "" with *is_string false
 // when present but not a string.
 std::optional<std::string_view> rootString(const verifier::JsonDocument& document,
@@ -46,6 +32,20 @@ std::optional<std::string_view> rootString(const verifier::JsonDocument& documen
 }
 
 }  // namespace
+
+bool hasUrlScheme(std::string_view url, std::string_view scheme) {
+  if (url.size() <= scheme.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    char c = url[i];
+    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    if (c != scheme[i]) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string discoveryUrl(std::string_view issuer) {
   if (!issuer.empty() && issuer.back() == '/') {
@@ -90,7 +90,8 @@ Result<std::string, std::string> jwksUriFromDiscovery(std::string_view document,
   if (!jwks_uri || !is_string || jwks_uri->empty()) {
     return makeError(std::string("the discovery document has no jwks_uri string"));
   }
-  if (!hasScheme(*jwks_uri, "https://") && !(allow_insecure && hasScheme(*jwks_uri, "http://"))) {
+  if (!hasUrlScheme(*jwks_uri, "https://") &&
+      !(allow_insecure && hasUrlScheme(*jwks_uri, "http://"))) {
     return makeError(std::string(allow_insecure ? "jwks_uri is not an http(s) URL"
                                                 : "jwks_uri is not an https URL"));
   }

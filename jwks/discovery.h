@@ -13,6 +13,10 @@ namespace jwtgate::jwks {
 // first (Discovery section 4).
 std::string discoveryUrl(std::string_view issuer);
 
+// True when `url` starts with `scheme` (lower case, with "://") in any letter case and has
+// something after it.
+bool hasUrlScheme(std::string_view url, std::string_view scheme);
+
 // Reads an OpenID configuration document and returns its jwks_uri. Fails, with a message
 // for the logs that quotes no document bytes, when the text is not one strict JSON object,
 // when "issuer" is not exactly `expected_issuer` (byte for byte, Discovery section 4.3), or

@@ -1,28 +1,23 @@
-// The default log sink: stderr, in the proxy engine's format.
+// The default log sink: the process-wide diagnostics of observe/log.
 #include "jwks/log_sink.h"
-
-#include <cstdio>
-#include <string>
 
 namespace jwtgate::jwks {
 
+observe::Level toObserveLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::Info:
+      return observe::Level::Info;
+    case LogLevel::Warn:
+      return observe::Level::Warn;
+    case LogLevel::Error:
+      return observe::Level::Error;
+  }
+  return observe::Level::Error;
+}
+
 LogSink stderrLogSink() {
-  return [](LogLevel level, std::string_view text) {
-    const char* name = "info";
-    switch (level) {
-      case LogLevel::Info:
-        name = "info";
-        break;
-      case LogLevel::Warn:
-        name = "warn";
-        break;
-      case LogLevel::Error:
-        name = "error";
-        break;
-    }
-    std::string line(text);
-    std::fprintf(stderr, "jwtgate: %s: %s\n", name, line.c_str());
-  };
+  return
+      [](LogLevel level, std::string_view text) { observe::logText(toObserveLevel(level), text); };
 }
 
 }  // namespace jwtgate::jwks

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "proxy/access_log.h"
+#include "proxy/engine_metrics.h"
 #include "proxy/local_response.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
@@ -56,7 +58,7 @@ bool isIdempotent(uint8_t method) {
 bool isProxyOwned(HeaderKind kind) {
   return isHopByHop(kind) || kind == HeaderKind::ContentLength || kind == HeaderKind::Host ||
          kind == HeaderKind::XForwardedFor || kind == HeaderKind::XForwardedProto ||
-         kind == HeaderKind::XForwardedHost;
+         kind == HeaderKind::XForwardedHost || kind == HeaderKind::XRequestId;
 }
 
 std::string_view failureMessage(UpstreamFailure failure) {
@@ -75,6 +77,23 @@ std::string_view failureMessage(UpstreamFailure failure) {
       return "the upstream sent an invalid response";
   }
   return "the upstream failed";
+}
+
+UpstreamErrorKind failureKind(UpstreamFailure failure) {
+  switch (failure) {
+    case UpstreamFailure::ConnectRefused:
+    case UpstreamFailure::ConnectFailed:
+      return UpstreamErrorKind::ConnectFailed;
+    case UpstreamFailure::ConnectTimeout:
+      return UpstreamErrorKind::ConnectTimeout;
+    case UpstreamFailure::ResponseTimeout:
+      return UpstreamErrorKind::ResponseTimeout;
+    case UpstreamFailure::Closed:
+      return UpstreamErrorKind::Reset;
+    case UpstreamFailure::InvalidResponse:
+      return UpstreamErrorKind::BadResponse;
+  }
+  return UpstreamErrorKind::Reset;
 }
 
 ProxyError failureError(UpstreamFailure failure) {
@@ -221,6 +240,7 @@ void ClientConnection::handleRead(ssize_t nread) {
     }
     case Phase::Idle:
       phase_ = Phase::Head;
+      request_begun_ = true;
       armTimer(TimerPurpose::Head, worker_.config().timeouts.request_header_ms);
       break;
     case Phase::Forwarding:
@@ -543,7 +563,9 @@ std::string_view ClientConnection::spanText(uint32_t offset, uint32_t length) co
 // ---- the request head ----
 
 void ClientConnection::processHead() {
-  worker_.stats().requests++;
+  worker_.stats().requests.add();
+  request_start_ns_ = monotonicNanos();
+  captureLogTarget();
   armTimer(TimerPurpose::Stall, worker_.config().timeouts.client_idle_ms);
   if (!validateHead()) {
     return;
@@ -631,6 +653,8 @@ bool ClientConnection::validateFields() {
   size_t hosts = 0;
   std::string_view host;
   size_t forwarded_for = 0;
+  size_t request_ids = 0;
+  std::string_view request_id;
   for (const HeaderSpan& span : headers_) {
     std::string_view value = spanText(span.value_offset, span.value_length);
     switch (span.kind) {
@@ -646,6 +670,10 @@ bool ClientConnection::validateFields() {
         break;
       case HeaderKind::XForwardedFor:
         ++forwarded_for;
+        break;
+      case HeaderKind::XRequestId:
+        ++request_ids;
+        request_id = value;
         break;
       case HeaderKind::Expect:
         expect_continue_ = expect_continue_ || listContainsToken(value, "100-continue");
@@ -686,12 +714,15 @@ bool ClientConnection::validateFields() {
   expect_continue_ = expect_continue_ && client_minor_ == 1 && request_has_body_;
   upgrade_requested_ =
       parser_.upgrade != 0 && !upgrade_offer_.empty() && options.upgrade() && !request_has_body_;
+  adoptRequestId(request_ids, request_id);
 
   // Hop-by-hop fields (Upgrade included: the allowed part of the offer is re-stated) and
   // those the Connection field names never go upstream as received.
   for (HeaderSpan& span : headers_) {
     std::string_view name = spanText(span.name_offset, span.name_length);
+    // X-Request-Id is re-stated once by the proxy (the client's when it was well formed).
     span.removed = isHopByHop(span.kind) || options.names(name) ||
+                   span.kind == HeaderKind::XRequestId ||
                    (span.kind == HeaderKind::Expect && expect_continue_);
   }
   return true;
@@ -785,6 +816,7 @@ void ClientConnection::applyFilterVerdict(FilterVerdict verdict) {
         return;
       }
       phase_ = Phase::Filtering;
+      filter_waited_ = true;
       return;
   }
 }
@@ -820,12 +852,19 @@ void ClientConnection::forwardRequest() {
   if (upstream != nullptr) {
     upstream_ = upstream;
     upstream_reused_ = true;
+    // NOTE: the fast path reads the clock twice per request (head parsed, response ended):
+    // when the head goes out in the same turn it was parsed in, the upstream time starts
+    // then too (including a filter decision made at once, usually a cache hit).
+    if (!filter_waited_) {
+      upstream_start_ns_ = request_start_ns_;
+    }
     sendHeadUpstream();
     return;
   }
   int error = 0;
   upstream = worker_.upstreams().connect(this, &error);
   if (upstream == nullptr) {
+    worker_.stats().countUpstreamError(UpstreamErrorKind::ConnectFailed);
     sendProxyError(ProxyError::UpstreamUnreachable, "the upstream could not be reached");
     return;
   }
@@ -836,7 +875,8 @@ void ClientConnection::forwardRequest() {
 
 size_t ClientConnection::upstreamHeadBound() const {
   constexpr size_t kFixed = 256;  // request line, X-Forwarded-*, framing and upgrade fields
-  size_t bound = kFixed + url_length_ + target_override_.size() + added_text_.size() +
+  size_t bound = kFixed + observe::kMaxRequestIdLength + url_length_ + target_override_.size() +
+                 added_text_.size() +
                  upgrade_offer_.size() + 4 * added_headers_.size() + peer_address_length_ +
                  worker_.config().upstream.authority.size();
   for (const HeaderSpan& span : headers_) {
@@ -910,6 +950,7 @@ bool ClientConnection::buildUpstreamHead() {
   if (!kept_host && !host.empty()) {
     writer.appendField("X-Forwarded-Host", host);
   }
+  writer.appendField("X-Request-Id", requestId());
   for (const AddedHeader& added : added_headers_) {
     std::string_view text(added_text_);
     writer.appendField(text.substr(added.name_offset, added.name_length),
@@ -967,6 +1008,10 @@ void ClientConnection::onUpstreamConnected() {
 
 void ClientConnection::sendHeadUpstream() {
   phase_ = Phase::Forwarding;
+  worker_.stats().upstream_requests.add();
+  if (upstream_start_ns_ == 0) {
+    upstream_start_ns_ = monotonicNanos();
+  }
   upstream_->expectResponse(head_request_);
   WriteRequest* batch = upstreamBatch();
   if (batch == nullptr) {
@@ -1052,6 +1097,7 @@ void ClientConnection::onUpstreamFailed(UpstreamFailure failure) {
   if (closing_ || phase_ == Phase::Closing) {
     return;
   }
+  worker_.stats().countUpstreamError(failureKind(failure));
   if (response_started_) {
     abort();  // part of the response went out: only closing can tell the client
     return;
@@ -1073,10 +1119,12 @@ void ClientConnection::onUpstreamFailed(UpstreamFailure failure) {
 
 void ClientConnection::retryOnFreshConnection() {
   retried_ = true;
-  worker_.stats().upstream_retries++;
+  worker_.stats().upstream_retries.add();
+  upstream_start_ns_ = 0;  // timed again from the second attempt
   int error = 0;
   UpstreamConnection* upstream = worker_.upstreams().connect(this, &error);
   if (upstream == nullptr) {
+    worker_.stats().countUpstreamError(UpstreamErrorKind::ConnectFailed);
     sendProxyError(ProxyError::UpstreamUnreachable, "the upstream could not be reached");
     return;
   }
@@ -1096,6 +1144,7 @@ int ClientConnection::onResponseHead(UpstreamConnection& upstream) {
     }
     tunnel_accepted_ = true;
     response_started_ = true;
+    response_status_ = status;
     writeResponseHead(upstream, status);
     return 1;
   }
@@ -1110,6 +1159,7 @@ int ClientConnection::onResponseHead(UpstreamConnection& upstream) {
 
   // The final response: decide how its body is framed for this client.
   response_started_ = true;
+  response_status_ = status;
   bool no_body = head_request_ || status == 204 || status == 304;
   if (!no_body && (upstream.chunked() || !upstream.hasContentLength())) {
     response_chunked_ = client_minor_ == 1;
@@ -1177,10 +1227,12 @@ void ClientConnection::writeResponseHead(UpstreamConnection& upstream, int statu
     return;
   }
   scratch_.commit(writer.size());
+  response_bytes_ += writer.size();
   queueToClient(scratch_.buffer, out, writer.size());
 }
 
 void ClientConnection::onResponseBody(IoBuffer* buffer, const char* data, size_t length) {
+  response_bytes_ += length;
   if (!response_chunked_) {
     queueToClient(buffer, data, length);
     return;
@@ -1203,7 +1255,16 @@ void ClientConnection::onResponseBody(IoBuffer* buffer, const char* data, size_t
 }
 
 void ClientConnection::onResponseComplete() {
+  // One clock read ends both the upstream exchange and the request (the last byte is
+  // handed to the client's socket in this same call).
+  uint64_t end_ns = monotonicNanos();
+  if (upstream_start_ns_ != 0) {
+    upstream_ns_ = end_ns - upstream_start_ns_;
+    upstream_timed_ = true;
+    worker_.stats().upstream_duration.observeNanos(upstream_ns_);
+  }
   if (tunnel_accepted_) {
+    endRequest(101, false, end_ns);
     startTunnel();
     return;
   }
@@ -1212,6 +1273,7 @@ void ClientConnection::onResponseComplete() {
   }
   response_complete_ = true;
   flushToClient();
+  endRequest(response_status_, false, end_ns);
   if (closing_) {
     return;
   }
@@ -1255,6 +1317,16 @@ void ClientConnection::resetRequestState() {
   response_started_ = response_chunked_ = response_until_close_ = false;
   response_complete_ = tunnel_accepted_ = false;
   upgrade_offer_.clear();
+  request_start_ns_ = upstream_start_ns_ = upstream_ns_ = response_bytes_ = 0;
+  response_status_ = 0;
+  upstream_timed_ = filter_waited_ = log_target_taken_ = false;
+  request_id_length_ = 0;
+  log_target_.clear();
+  note_route_.clear();
+  note_provider_.clear();
+  note_subject_.clear();
+  note_outcome_.clear();
+  note_reason_.clear();
   if (response_trailers_ != nullptr) {
     response_trailers_->clear();
   }
@@ -1273,6 +1345,7 @@ void ClientConnection::startNextRequest() {
   window_.start = window_.parsed;
   if (window_.unparsed() > 0) {
     phase_ = Phase::Head;
+    request_begun_ = true;
     armTimer(TimerPurpose::Head, worker_.config().timeouts.request_header_ms);
     parseInput();
     return;
@@ -1439,8 +1512,9 @@ void ClientConnection::sendProxyError(ProxyError error, std::string_view message
     abort();  // part of a response went out already: only closing can signal the error
     return;
   }
-  worker_.stats().proxy_errors++;
+  worker_.stats().proxy_errors.add();
   ProxyErrorInfo info = describe(error);
+  captureLogTarget();  // a framing error: the target, when parsed, is still in the window
 
   // Keep the connection only for upstream errors on a complete, keep-alive request.
   bool upstream_error = info.status >= 502;
@@ -1464,15 +1538,17 @@ void ClientConnection::sendProxyError(ProxyError error, std::string_view message
     return;
   }
   HeadWriter writer(out, bound);
-  writeProxyError(writer, error, message, close_connection);
+  writeProxyError(writer, error, message, close_connection, requestId());
   scratch_.commit(writer.size());
+  response_bytes_ += writer.size();
   queueToClient(scratch_.buffer, out, writer.size());
   flushToClient();
+  endRequest(info.status, false);
   finishLocalResponse(close_connection);
 }
 
 void ClientConnection::sendLocalReply() {
-  worker_.stats().local_replies++;
+  worker_.stats().local_replies.add();
   const LocalReply& reply = worker_.localReply();
 
   // The body of a refused request is read and dropped only when it is small and framed by
@@ -1487,14 +1563,16 @@ void ClientConnection::sendLocalReply() {
     return;
   }
   HeadWriter writer(out, bound);
-  writeLocalReply(writer, reply, close_connection);
+  writeLocalReply(writer, reply, close_connection, requestId());
   if (writer.overflowed()) {
     close();
     return;
   }
   scratch_.commit(writer.size());
+  response_bytes_ += writer.size();
   queueToClient(scratch_.buffer, out, writer.size());
   flushToClient();
+  endRequest((reply.status >= 200 && reply.status <= 599) ? reply.status : 500, false);
   finishLocalResponse(close_connection);
 }
 
@@ -1589,6 +1667,7 @@ void ClientConnection::close() {
   }
   closing_ = true;
   phase_ = Phase::Closing;
+  endRequest(response_status_, /*aborted=*/true);  // only when a request was cut short
   if (pending_id_ != 0) {
     uint64_t id = pending_id_;
     pending_id_ = 0;
@@ -1680,6 +1759,106 @@ void ClientConnection::handleTimer() {
   }
 }
 
+// ---- the end of a request: metrics and the access log ----
+
+// The client's id when it sent exactly one well-formed X-Request-Id, else a fresh one.
+void ClientConnection::adoptRequestId(size_t count, std::string_view value) {
+  if (count == 1 && observe::isValidRequestId(value)) {
+    std::memcpy(request_id_, value.data(), value.size());
+    request_id_length_ = static_cast<uint8_t>(value.size());
+    return;
+  }
+  worker_.requestIds().next(request_id_);
+  request_id_length_ = static_cast<uint8_t>(observe::kRequestIdLength);
+}
+
+std::string_view ClientConnection::requestId() {
+  if (request_id_length_ == 0) {
+    adoptRequestId(0, {});  // a request refused before its fields were read
+  }
+  return std::string_view(request_id_, request_id_length_);
+}
+
+// Keeps the target as received (the head's bytes are reused once it is forwarded).
+void ClientConnection::captureLogTarget() {
+  if (log_target_taken_ || worker_.accessLog() == nullptr || head_released_ ||
+      url_length_ == 0 || window_.buffer == nullptr) {
+    return;
+  }
+  std::string_view target = spanText(url_offset_, url_length_);
+  log_target_.assign(target.substr(0, kMaxLoggedTarget + 1));
+  log_target_taken_ = true;
+}
+
+std::string_view ClientConnection::protocolText(char* out) const {
+  if (!head_done_) {
+    return {};
+  }
+  if (parser_.http_major == 1 && parser_.http_minor <= 1) {
+    return parser_.http_minor == 1 ? "HTTP/1.1" : "HTTP/1.0";
+  }
+  std::memcpy(out, "HTTP/x.y", 8);
+  out[5] = static_cast<char>('0' + parser_.http_major % 10);
+  out[7] = static_cast<char>('0' + parser_.http_minor % 10);
+  return std::string_view(out, 8);
+}
+
+// Called once per request that began: when its response ended (aborted = false) or when
+// the connection closed first. `end_ns` 0 reads the clock.
+void ClientConnection::endRequest(int status, bool aborted, uint64_t end_ns) {
+  if (!request_begun_) {
+    return;
+  }
+  request_begun_ = false;
+  WorkerStats& stats = worker_.stats();
+  stats.countResponse(status);
+  if (end_ns == 0) {
+    end_ns = monotonicNanos();
+  }
+  if (request_start_ns_ != 0 && !aborted) {
+    stats.request_duration.observeNanos(end_ns - request_start_ns_);
+  }
+  if (worker_.accessLog() != nullptr) {
+    writeAccessLine(status, aborted, end_ns);
+  }
+}
+
+void ClientConnection::writeAccessLine(int status, bool aborted, uint64_t end_ns) {
+  AccessLogEntry entry;
+  char protocol[8];
+  entry.time = worker_.logClock().format(end_ns);
+  entry.request_id = requestId();
+  entry.client = std::string_view(peer_address_, peer_address_length_);
+  std::string& path = worker_.logPath();
+  path.clear();
+  if (log_target_taken_) {
+    entry.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    appendLoggedTarget(path, log_target_, worker_.redactedQueryParams());
+    entry.path = path;
+    entry.protocol = protocolText(protocol);
+  }
+  entry.status = status;
+  if (request_start_ns_ != 0) {
+    entry.duration_ms = static_cast<double>(end_ns - request_start_ns_) / 1e6;
+  }
+  if (upstream_timed_) {
+    entry.upstream_ms = static_cast<double>(upstream_ns_) / 1e6;
+  }
+  entry.bytes_in = body_bytes_;
+  entry.bytes_out = response_bytes_;
+  entry.route = note_route_;
+  entry.provider = note_provider_;
+  entry.subject = note_subject_;
+  entry.outcome = note_outcome_;
+  entry.reason = note_reason_;
+  entry.aborted = aborted;
+
+  std::string& line = worker_.logLine();
+  line.clear();
+  formatAccessLine(line, entry);
+  worker_.accessLog()->write(line);  // a full buffer drops (and counts) the line
+}
+
 // ---- RequestContext ----
 
 std::string_view RequestContext::method() const {
@@ -1761,6 +1940,14 @@ bool RequestContext::setTarget(std::string_view target) {
   }
   connection_.target_override_.assign(target);
   return true;
+}
+
+void RequestContext::note(const FilterNote& note) {
+  connection_.note_route_.assign(note.route);
+  connection_.note_provider_.assign(note.provider);
+  connection_.note_subject_.assign(note.subject);
+  connection_.note_outcome_.assign(note.outcome);
+  connection_.note_reason_.assign(note.reason);
 }
 
 LocalReply& RequestContext::respond(int status) {

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "observe/request_id.h"
 #include "proxy/http_headers.h"
 #include "proxy/intrusive_list.h"
 #include "proxy/io_buffer.h"
@@ -182,6 +183,14 @@ class ClientConnection {
   void closeGracefully();
   void abort();
 
+  // The end of a request: metrics and the access log line (once per request).
+  std::string_view requestId();
+  void adoptRequestId(size_t count, std::string_view value);
+  void captureLogTarget();
+  std::string_view protocolText(char* out) const;
+  void endRequest(int status, bool aborted, uint64_t end_ns = 0);
+  void writeAccessLine(int status, bool aborted, uint64_t end_ns);
+
   // Reading control and timers.
   void updateReading();
   void armTimer(TimerPurpose purpose, uint64_t timeout_ms);
@@ -245,6 +254,28 @@ class ClientConnection {
   bool discard_body_ = false;
   bool upstream_reused_ = false;
   bool te_trailers_ = false;  // the client accepts trailers (TE: trailers)
+
+  // What the filter noted for the access log (RequestContext::note); cleared per request,
+  // capacity kept so that a warm connection does not allocate.
+  std::string note_route_;
+  std::string note_provider_;
+  std::string note_subject_;
+  std::string note_outcome_;
+  std::string note_reason_;
+
+  // Timings, size and identity of the current request, for metrics and the access log.
+  uint64_t request_start_ns_ = 0;   // the head was parsed; 0 before
+  uint64_t upstream_start_ns_ = 0;  // the head was sent upstream; 0 when not (yet)
+  uint64_t upstream_ns_ = 0;        // the upstream exchange's duration, once it ended
+  uint64_t response_bytes_ = 0;     // head and body bytes queued for the client
+  int response_status_ = 0;         // the final (or 101) status sent, 0 before
+  bool request_begun_ = false;      // bytes of a request arrived: a log line is owed
+  bool upstream_timed_ = false;     // upstream_ns_ is set
+  bool filter_waited_ = false;      // the filter suspended this request
+  bool log_target_taken_ = false;   // log_target_ holds the target as received
+  uint8_t request_id_length_ = 0;
+  char request_id_[observe::kMaxRequestIdLength];
+  std::string log_target_;  // up to kMaxLoggedTarget + 1 bytes; only with the access log
 
   // Response facts.
   bool response_started_ = false;

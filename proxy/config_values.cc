@@ -160,6 +160,19 @@ Result<uint64_t, std::string> parseSize(std::string_view text) {
   return bytes;
 }
 
+Result<AccessLogSettings::Output, std::string> parseLogOutput(std::string_view text) {
+  if (text == "stdout") {
+    return AccessLogSettings::Output::Stdout;
+  }
+  if (text == "stderr") {
+    return AccessLogSettings::Output::Stderr;
+  }
+  if (text == "off") {
+    return AccessLogSettings::Output::Off;
+  }
+  return makeError("expected stdout, stderr or off, got '" + std::string(text) + "'");
+}
+
 Result<ListenAddress, std::string> parseListenAddress(std::string_view text) {
   auto split = splitHostPort(text, /*allow_port_zero=*/true);
   if (!split) {

@@ -26,6 +26,9 @@ Result<ListenAddress, std::string> parseListenAddress(std::string_view text);
 // (at load time), never on the request path.
 Result<UpstreamAddress, std::string> parseUpstreamAddress(std::string_view text);
 
+// "stdout", "stderr" or "off": where the access log goes.
+Result<AccessLogSettings::Output, std::string> parseLogOutput(std::string_view text);
+
 // "N" (1..1024) or "auto": one worker per core the process may run on.
 Result<uint32_t, std::string> parseWorkers(std::string_view text);
 

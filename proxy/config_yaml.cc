@@ -6,6 +6,7 @@
 
 #include "proxy/config_values.h"
 #include "proxy/http_headers.h"
+#include "verifier/claims.h"
 
 namespace jwtgate::proxy {
 namespace {
@@ -16,6 +17,7 @@ constexpr std::string_view kWorkers = "workers";
 constexpr std::string_view kTrustForwarded = "trust_forwarded";
 constexpr std::string_view kLimits = "limits";
 constexpr std::string_view kTimeouts = "timeouts";
+constexpr std::string_view kAccessLog = "access_log";
 
 // Bounds that keep a typo from turning into an unusable or unsafe proxy.
 constexpr uint64_t kMinHeaderBytes = 1024;
@@ -23,6 +25,10 @@ constexpr uint64_t kMaxHeaderBytes = 1024 * 1024;
 constexpr uint64_t kMaxHeaderCount = 10'000;
 constexpr uint64_t kMaxConnections = 10'000'000;
 constexpr uint64_t kMaxIdleUpstream = 100'000;
+// A line is at most a few KiB (the target is cut at 2 KiB); below 64 KiB a burst would drop
+// lines needlessly, beyond 1 GiB per worker is a typo.
+constexpr uint64_t kMinLogBuffer = 64 * 1024;
+constexpr uint64_t kMaxLogBuffer = uint64_t{1} << 30;
 
 int lineOf(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
@@ -196,10 +202,12 @@ ConfigCheck readTimeouts(const YAML::Node& node, std::string_view file, Timeouts
       {"upstream_connect", &timeouts->upstream_connect_ms},
       {"upstream_response", &timeouts->upstream_response_ms},
       {"drain", &timeouts->drain_ms},
+      {"shutdown_grace", &timeouts->shutdown_grace_ms},
   };
-  if (auto failed = checkMappingKeys(
-          node, {"request_header", "client_idle", "upstream_connect", "upstream_response", "drain"},
-          file, kTimeouts)) {
+  if (auto failed = checkMappingKeys(node,
+                                     {"request_header", "client_idle", "upstream_connect",
+                                      "upstream_response", "drain", "shutdown_grace"},
+                                     file, kTimeouts)) {
     return failed;
   }
   if (node.IsNull()) {
@@ -220,6 +228,84 @@ ConfigCheck readTimeouts(const YAML::Node& node, std::string_view file, Timeouts
     if (auto failed = checkRange(item, file, field.key, *field.target, 0, kMaxTimeoutMs)) {
       return failed;
     }
+  }
+  return std::nullopt;
+}
+
+// A claim path as the auth section writes them ("sub", "address.email").
+ConfigCheck readClaimPathText(const YAML::Node& node, std::string_view file, std::string_view key,
+                              bool allow_empty, std::string* out) {
+  auto text = scalarText(node, file, key);
+  if (!text) {
+    return text.error();
+  }
+  if (text->empty() && allow_empty) {
+    out->clear();
+    return std::nullopt;
+  }
+  auto path = verifier::ClaimPath::parse(*text);
+  if (!path) {
+    return configErrorAt(
+        node, file, std::string(key) + ": invalid claim path '" + *text + "': " + path.error());
+  }
+  *out = std::move(text).value();
+  return std::nullopt;
+}
+
+ConfigCheck readSecretClaims(const YAML::Node& node, std::string_view file,
+                             std::vector<std::string>* claims) {
+  constexpr std::string_view kKey = "secret_claims";
+  if (!node.IsSequence()) {
+    return configErrorAt(node, file, std::string(kKey) + ": expected a list of claim paths");
+  }
+  claims->clear();
+  for (const YAML::Node& item : node) {
+    std::string path;
+    if (auto failed = readClaimPathText(item, file, kKey, /*allow_empty=*/false, &path)) {
+      return failed;
+    }
+    claims->push_back(std::move(path));
+  }
+  return std::nullopt;
+}
+
+ConfigCheck readAccessLog(const YAML::Node& node, std::string_view file,
+                          AccessLogSettings* settings) {
+  if (auto failed = checkMappingKeys(node, {"output", "subject_claim", "secret_claims", "buffer"},
+                                     file, kAccessLog)) {
+    return failed;
+  }
+  if (node.IsNull()) {
+    return std::nullopt;
+  }
+  if (const YAML::Node item = node["output"]) {
+    if (auto failed = readValue(item, file, "output", parseLogOutput, &settings->output)) {
+      return failed;
+    }
+  }
+  if (const YAML::Node item = node["subject_claim"]) {
+    // An explicit null (`subject_claim:`) or "" logs no subject.
+    if (item.IsNull()) {
+      settings->subject_claim.clear();
+    } else if (auto failed = readClaimPathText(item, file, "subject_claim", /*allow_empty=*/true,
+                                               &settings->subject_claim)) {
+      return failed;
+    }
+  }
+  if (const YAML::Node item = node["secret_claims"]) {
+    if (auto failed = readSecretClaims(item, file, &settings->secret_claims)) {
+      return failed;
+    }
+  }
+  if (const YAML::Node item = node["buffer"]) {
+    uint64_t bytes = 0;
+    if (auto failed = readValue(item, file, "buffer", parseSize, &bytes)) {
+      return failed;
+    }
+    if (auto failed = checkRange(item, file, "buffer", bytes, kMinLogBuffer, kMaxLogBuffer)) {
+      return failed;
+    }
+    settings->buffer_bytes = static_cast<size_t>(bytes);
   }
   return std::nullopt;
 }
@@ -257,6 +343,11 @@ ConfigCheck readProxyKeys(const YAML::Node& root, std::string_view file, ProxyCo
   }
   if (const YAML::Node timeouts = root[std::string(kTimeouts)]) {
     if (auto failed = readTimeouts(timeouts, file, &config->timeouts)) {
+      return failed;
+    }
+  }
+  if (const YAML::Node access_log = root[std::string(kAccessLog)]) {
+    if (auto failed = readAccessLog(access_log, file, &config->access_log)) {
       return failed;
     }
   }
@@ -318,8 +409,8 @@ Result<std::string, ConfigError> scalarText(const YAML::Node& node, std::string_
 }
 
 const std::vector<std::string_view>& proxyTopLevelKeys() {
-  static const std::vector<std::string_view> keys = {kListen,         kUpstream, kWorkers,
-                                                     kTrustForwarded, kLimits,   kTimeouts};
+  static const std::vector<std::string_view> keys = {
+      kListen, kUpstream, kWorkers, kTrustForwarded, kLimits, kTimeouts, kAccessLog};
   return keys;
 }
 

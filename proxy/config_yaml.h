@@ -1,6 +1,6 @@
 // Reads the proxy's part of the YAML configuration (listen, upstream, workers,
-// trust_forwarded, limits, timeouts) and the helpers every config section shares: errors
-// that name the file and line, and a per-mapping check for unknown keys.
+// trust_forwarded, limits, timeouts, access_log) and the helpers every config section
+// shares: errors that name the file and line, and a per-mapping check for unknown keys.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -155,6 +155,8 @@ HeaderKind classifyHeader(std::string_view name) {
         return HeaderKind::Connection;
       }
       return equalsIgnoreCase(name, "keep-alive") ? HeaderKind::KeepAlive : HeaderKind::Other;
+    case 12:
+      return equalsIgnoreCase(name, "x-request-id") ? HeaderKind::XRequestId : HeaderKind::Other;
     case 14:
       return equalsIgnoreCase(name, "content-length") ? HeaderKind::ContentLength
                                                       : HeaderKind::Other;
@@ -198,6 +200,7 @@ bool isHopByHop(HeaderKind kind) {
     case HeaderKind::XForwardedProto:
     case HeaderKind::XForwardedHost:
     case HeaderKind::Forwarded:
+    case HeaderKind::XRequestId:
     case HeaderKind::XRealIp:
       return false;
   }

@@ -28,6 +28,7 @@ enum class HeaderKind : uint8_t {
   XForwardedHost,
   Forwarded,  // RFC 7239
   XRealIp,
+  XRequestId,
 };
 
 // Classifies a field name (case-insensitive).

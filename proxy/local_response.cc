@@ -5,6 +5,7 @@ namespace jwtgate::proxy {
 namespace {
 
 constexpr size_t kFixedOverhead = 256;
+constexpr size_t kRequestIdField = 16 + 128;  // "X-Request-Id: " id CRLF
 
 void writeStatusLine(HeadWriter& out, int status) {
   out.append("HTTP/1.1 ");
@@ -14,11 +15,18 @@ void writeStatusLine(HeadWriter& out, int status) {
   out.append("\r\n");
 }
 
-// The fields a filter must not set on a reply: the proxy writes the framing itself.
+// The fields a filter must not set on a reply: the proxy writes the framing and the
+// request id itself.
 bool isReservedReplyField(std::string_view name) {
   HeaderKind kind = classifyHeader(name);
   return isHopByHop(kind) || kind == HeaderKind::ContentLength ||
-         equalsIgnoreCase(name, "content-type");
+         kind == HeaderKind::XRequestId || equalsIgnoreCase(name, "content-type");
+}
+
+void writeRequestId(HeadWriter& out, std::string_view request_id) {
+  if (!request_id.empty() && request_id.size() <= 128 && isValidFieldValue(request_id)) {
+    out.appendField("X-Request-Id", request_id);
+  }
 }
 
 }  // namespace
@@ -88,9 +96,12 @@ std::string_view reasonPhrase(int status) {
   }
 }
 
-size_t proxyErrorSize(size_t message_size) { return kFixedOverhead + message_size; }
+size_t proxyErrorSize(size_t message_size) {
+  return kFixedOverhead + kRequestIdField + message_size;
+}
 
-void writeProxyError(HeadWriter& out, ProxyError error, std::string_view message, bool close) {
+void writeProxyError(HeadWriter& out, ProxyError error, std::string_view message, bool close,
+                     std::string_view request_id) {
   ProxyErrorInfo info = describe(error);
   constexpr std::string_view kBodyStart = "{\"error\":\"";
   constexpr std::string_view kBodyMiddle = "\",\"message\":\"";
@@ -99,6 +110,7 @@ void writeProxyError(HeadWriter& out, ProxyError error, std::string_view message
       kBodyStart.size() + info.code.size() + kBodyMiddle.size() + message.size() + kBodyEnd.size();
 
   writeStatusLine(out, info.status);
+  writeRequestId(out, request_id);
   out.append("Content-Type: application/json\r\nContent-Length: ");
   out.appendDecimal(body_size);
   out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
@@ -110,16 +122,18 @@ void writeProxyError(HeadWriter& out, ProxyError error, std::string_view message
 }
 
 size_t localReplySize(const LocalReply& reply) {
-  size_t size = kFixedOverhead + reply.content_type.size() + reply.body.size();
+  size_t size = kFixedOverhead + kRequestIdField + reply.content_type.size() + reply.body.size();
   for (const auto& [name, value] : reply.headers) {
     size += name.size() + value.size() + 4;
   }
   return size;
 }
 
-void writeLocalReply(HeadWriter& out, const LocalReply& reply, bool close) {
+void writeLocalReply(HeadWriter& out, const LocalReply& reply, bool close,
+                     std::string_view request_id) {
   int status = (reply.status >= 200 && reply.status <= 599) ? reply.status : 500;
   writeStatusLine(out, status);
+  writeRequestId(out, request_id);
   for (const auto& [name, value] : reply.headers) {
     if (isValidFieldName(name) && isValidFieldValue(value) && !isReservedReplyField(name)) {
       out.appendField(name, value);

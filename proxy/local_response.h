@@ -36,16 +36,20 @@ std::string_view reasonPhrase(int status);
 // Upper bound of the bytes writeProxyError needs for a message of `message_size` bytes.
 size_t proxyErrorSize(size_t message_size);
 
-// Writes a complete response: status line, Content-Type: application/json, Content-Length,
-// Connection: close when `close`, and {"error":"<code>","message":"<message>"}. `message`
-// must be a fixed text of the proxy (it is not escaped).
-void writeProxyError(HeadWriter& out, ProxyError error, std::string_view message, bool close);
+// Writes a complete response: status line, X-Request-Id (when `request_id` is not empty),
+// Content-Type: application/json, Content-Length, Connection: close when `close`, and
+// {"error":"<code>","message":"<message>"}. `message` must be a fixed text of the proxy (it
+// is not escaped).
+void writeProxyError(HeadWriter& out, ProxyError error, std::string_view message, bool close,
+                     std::string_view request_id = {});
 
 // Upper bound of the bytes writeLocalReply needs.
 size_t localReplySize(const LocalReply& reply);
 
-// Writes a filter's reply with Content-Length and, when `close`, Connection: close. Extra
-// headers that are not valid fields, or that the proxy owns, are left out.
-void writeLocalReply(HeadWriter& out, const LocalReply& reply, bool close);
+// Writes a filter's reply with X-Request-Id (when not empty), Content-Length and, when
+// `close`, Connection: close. Extra headers that are not valid fields, or that the proxy
+// owns (X-Request-Id included), are left out.
+void writeLocalReply(HeadWriter& out, const LocalReply& reply, bool close,
+                     std::string_view request_id = {});
 
 }  // namespace jwtgate::proxy

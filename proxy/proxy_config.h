@@ -50,6 +50,19 @@ struct Timeouts {
   uint64_t upstream_connect_ms = 2'000;    // beyond -> 503
   uint64_t upstream_response_ms = 30'000;  // until the first response byte; beyond -> 504
   uint64_t drain_ms = 15'000;              // after SIGTERM/SIGINT, for in-flight requests
+  // After the first SIGTERM/SIGINT: keep accepting and serving this long (readiness reports
+  // draining) before the drain starts; 0 drains at once.
+  uint64_t shutdown_grace_ms = 0;
+};
+
+// The access log: one JSON line per request on `output`. Lines wait in a per-worker buffer
+// of `buffer_bytes`; when it is full, lines are dropped and counted rather than blocking.
+struct AccessLogSettings {
+  enum class Output : uint8_t { Stdout, Stderr, Off };
+  Output output = Output::Stdout;
+  std::string subject_claim = "sub";       // the claim logged as "subject"; "" logs none
+  std::vector<std::string> secret_claims;  // claim paths that never appear in a log line
+  size_t buffer_bytes = 1024 * 1024;
 };
 
 struct ProxyConfig {
@@ -61,6 +74,7 @@ struct ProxyConfig {
   bool trust_forwarded = false;
   Limits limits;
   Timeouts timeouts;
+  AccessLogSettings access_log;
 };
 
 }  // namespace jwtgate::proxy

@@ -51,6 +51,16 @@ struct LocalReply {
 
 class PendingRequest;
 
+// A filter's decision as the access log records it. `subject` must already be screened
+// (no secret claims, no control characters); `outcome` and `reason` are short fixed words.
+struct FilterNote {
+  std::string_view route;     // the matched route's name; empty when none matched
+  std::string_view provider;  // the identity's provider; empty when there is none
+  std::string_view subject;   // the identity's subject claim; may be empty
+  std::string_view outcome;   // allowed, refused, reported, anonymous, open, no_route
+  std::string_view reason;    // the refusal reason ("expired", ...); empty when none
+};
+
 // What a filter sees of one request and what it may change. Handed to RequestFilter::
 // onRequest and valid only during that call (and during PendingRequest::context()).
 class RequestContext {
@@ -86,6 +96,9 @@ class RequestContext {
   bool addHeader(std::string_view name, std::string_view value);
   // Replaces the target (e.g. to drop a token query parameter). Must be origin-form.
   bool setTarget(std::string_view target);
+
+  // Tells the access log (and only it) what the filter decided; the strings are copied.
+  void note(const FilterNote& note);
 
   // Records a local reply; return FilterVerdict::Respond after filling it.
   LocalReply& respond(int status);

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "observe/log.h"
 #include "proxy/listen_socket.h"
 #include "proxy/log.h"
 
@@ -18,6 +19,8 @@ uint16_t boundPortOf(const sockaddr_storage& address) {
   }
   return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
 }
+
+constexpr size_t kDiagnosticsBuffer = 64 * 1024;
 
 int onProbeHeadersComplete(llhttp_t*) { return 0; }
 
@@ -42,10 +45,15 @@ bool parserIsStrict() {
   return llhttp_execute(&parser, kProbe.data(), kProbe.size()) != HPE_OK;
 }
 
-Server::Server(const ProxyConfig& config, RequestFilterFactory factory)
-    : config_(config), factory_(std::move(factory)) {}
+Server::Server(const ProxyConfig& config, RequestFilterFactory factory, ServerHooks hooks)
+    : config_(config), factory_(std::move(factory)), hooks_(std::move(hooks)) {}
 
 Server::~Server() {
+  if (loop_ready_ && !ran_) {
+    closeLoopHandles();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
   for (std::thread& thread : threads_) {
     if (thread.joinable()) {
       thread.join();
@@ -55,8 +63,9 @@ Server::~Server() {
 }
 
 Result<std::unique_ptr<Server>, std::string> Server::create(const ProxyConfig& config,
-                                                            RequestFilterFactory factory) {
-  std::unique_ptr<Server> server(new Server(config, std::move(factory)));
+                                                            RequestFilterFactory factory,
+                                                            ServerHooks hooks) {
+  std::unique_ptr<Server> server(new Server(config, std::move(factory), std::move(hooks)));
   uint32_t workers = config.workers == 0 ? 1 : config.workers;
   server->config_.workers = workers;
   server->worker_fds_.resize(workers);
@@ -90,10 +99,14 @@ Result<std::unique_ptr<Server>, std::string> Server::create(const ProxyConfig& c
       }
     }
   }
+
+  // Signals are caught from here on: the caller announces the listening addresses before
+  // run(), and a SIGTERM sent on that line must start the shutdown, not end the process.
+  server->initLoop();
   return server;
 }
 
-int Server::run() {
+void Server::initLoop() {
   uv_loop_init(&loop_);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
@@ -102,30 +115,47 @@ int Server::run() {
   uv_signal_start(&sigterm_, onSignal, SIGTERM);
   uv_signal_start(&sigint_, onSignal, SIGINT);
   // SIGHUP's default action ends the process at once, without a drain; operators and
-  // supervisors send it to ask for a reload, so it must at least be survived.
+  // supervisors send it to ask for a reload.
   uv_signal_start(&sighup_, onHangup, SIGHUP);
   uv_async_init(&loop_, &worker_exit_, onWorkerExit);
   worker_exit_.data = this;
+  uv_timer_init(&loop_, &grace_timer_);
+  grace_timer_.data = this;
+  loop_ready_ = true;
+}
 
-  // One worker per thread; each gets its own sockets and makes its own filter.
-  uint32_t count = config_.workers;
-  results_.assign(count, 0);
-  for (uint32_t w = 0; w < count; ++w) {
-    WorkerOptions options;
-    options.config = &config_;
-    options.listen_fds = std::move(worker_fds_[w]);
-    worker_fds_[w].clear();
-    options.filter_factory = factory_;
-    options.open_connections = &open_connections_;
-    workers_.push_back(std::make_unique<Worker>(std::move(options)));
+void Server::closeLoopHandles() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_), nullptr);
+}
+
+int Server::run() {
+  ran_ = true;
+
+  // The access-log writer runs before the first request and is flushed after the last.
+  const AccessLogSettings& log = config_.access_log;
+  if (log.output != AccessLogSettings::Output::Off) {
+    int fd = log.output == AccessLogSettings::Output::Stdout ? STDOUT_FILENO : STDERR_FILENO;
+    access_log_ = std::make_unique<observe::LineWriter>(fd);
+    access_log_->start();
   }
-  for (uint32_t w = 0; w < count; ++w) {
-    threads_.emplace_back([this, w] {
-      results_[w] = workers_[w]->run();
-      std::lock_guard<std::mutex> lock(exit_mutex_);
-      exited_.fetch_add(1);
-      uv_async_send(&worker_exit_);
-    });
+  // Diagnostics go through a writer thread too, so that a worker never blocks on a slow
+  // stderr; on the access log's own writer when both share stderr, to keep them in order.
+  observe::LineWriter* diagnostics = nullptr;
+  if (log.output == AccessLogSettings::Output::Stderr) {
+    diagnostics = access_log_.get();
+  } else {
+    diagnostics_ = std::make_unique<observe::LineWriter>(STDERR_FILENO);
+    diagnostics_->start();
+    diagnostics = diagnostics_.get();
+  }
+  observe::routeDiagnostics(diagnostics->openChannel(kDiagnosticsBuffer));
+  startWorkers();
+  if (hooks_.on_start) {
+    hooks_.on_start(&loop_);
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -133,6 +163,14 @@ int Server::run() {
     thread.join();
   }
   threads_.clear();
+  workers_running_ = false;
+  observe::routeDiagnostics(nullptr);
+  if (access_log_ != nullptr) {
+    access_log_->stop();
+  }
+  if (diagnostics_ != nullptr) {
+    diagnostics_->stop();
+  }
   uv_loop_close(&loop_);
 
   int status = 0;
@@ -143,28 +181,132 @@ int Server::run() {
   return status;
 }
 
-void Server::onSignal(uv_signal_t* handle, int signum) noexcept {
-  auto* self = static_cast<Server*>(handle->data);
-  self->signals_seen_++;
-  if (self->signals_seen_ == 1) {
-    logMessage(LogLevel::Info, "%s: draining (up to %llu ms)",
-               signum == SIGTERM ? "SIGTERM" : "SIGINT",
-               static_cast<unsigned long long>(self->config_.timeouts.drain_ms));
-    for (auto& worker : self->workers_) {
-      worker->requestDrain();
+void Server::startWorkers() {
+  // One worker per thread; each gets its own sockets, log channel and filter.
+  uint32_t count = config_.workers;
+  results_.assign(count, 0);
+  for (uint32_t w = 0; w < count; ++w) {
+    WorkerOptions options;
+    options.config = &config_;
+    options.listen_fds = std::move(worker_fds_[w]);
+    worker_fds_[w].clear();
+    options.filter_factory = factory_;
+    options.open_connections = &open_connections_;
+    if (access_log_ != nullptr) {
+      options.access_log = access_log_->openChannel(config_.access_log.buffer_bytes);
     }
-    return;
+    options.redacted_query_params = redacted_query_params_;
+    workers_.push_back(std::make_unique<Worker>(std::move(options)));
   }
-  logMessage(LogLevel::Info, "second signal: stopping now");
-  for (auto& worker : self->workers_) {
-    worker->requestStop();
+  for (uint32_t w = 0; w < count; ++w) {
+    threads_.emplace_back([this, w] {
+      results_[w] = workers_[w]->run();
+      std::lock_guard<std::mutex> lock(exit_mutex_);
+      exited_.fetch_add(1);
+      uv_async_send(&worker_exit_);
+    });
+  }
+  workers_running_ = true;
+}
+
+void Server::postToWorkers(std::function<void(Worker&)> task) {
+  for (auto& worker : workers_) {
+    worker->post(task);
   }
 }
 
-void Server::onHangup(uv_signal_t*, int) noexcept {
-  // TODO(reload): re-read the configuration and hand it to the workers; until then the
-  // signal is only acknowledged so that it cannot stop the process.
-  logMessage(LogLevel::Info, "SIGHUP received: configuration reload is not supported yet; ignored");
+void Server::setRedactedQueryParams(std::vector<std::string> names) {
+  if (!workers_running_) {
+    redacted_query_params_ = std::move(names);
+    return;
+  }
+  redacted_query_params_ = names;
+  postToWorkers([names = std::move(names)](Worker& worker) {
+    worker.setRedactedQueryParams(names);
+  });
+}
+
+void Server::collectMetrics(observe::MetricsText& out) const {
+  std::vector<const WorkerStats*> stats;
+  stats.reserve(workers_.size());
+  for (const auto& worker : workers_) {
+    stats.push_back(&worker->stats());
+  }
+  EngineTotals totals;
+  totals.draining = shuttingDown();
+  totals.workers = config_.workers;
+  if (access_log_ != nullptr) {
+    totals.log_lines_written = access_log_->totalWritten();
+    totals.log_lines_dropped = access_log_->totalDropped();
+  }
+  renderEngineMetrics(out, stats, totals);
+}
+
+std::vector<uint32_t> Server::stalledWorkers(uint64_t max_age_ms) const {
+  std::vector<uint32_t> stalled;
+  uint64_t now_ms = uv_hrtime() / 1'000'000;
+  for (uint32_t w = 0; w < workers_.size(); ++w) {
+    const Worker& worker = *workers_[w];
+    uint64_t beat = worker.heartbeatMs();
+    if (worker.running() && now_ms > beat && now_ms - beat > max_age_ms) {
+      stalled.push_back(w);
+    }
+  }
+  return stalled;
+}
+
+void Server::onSignal(uv_signal_t* handle, int signum) noexcept {
+  auto* self = static_cast<Server*>(handle->data);
+  self->signals_seen_++;
+  const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (self->signals_seen_ > 1) {
+    logMessage(LogLevel::Info, "second signal: stopping now");
+    uv_timer_stop(&self->grace_timer_);
+    for (auto& worker : self->workers_) {
+      worker->requestStop();
+    }
+    return;
+  }
+
+  // First signal: readiness turns false at once; serving goes on for the grace period so
+  // that load balancers stop sending before the listeners close.
+  self->shutting_down_.store(true, std::memory_order_relaxed);
+  if (self->hooks_.on_shutdown) {
+    self->hooks_.on_shutdown();
+  }
+  uint64_t grace_ms = self->config_.timeouts.shutdown_grace_ms;
+  if (grace_ms == 0) {
+    logMessage(LogLevel::Info, "%s: draining (up to %llu ms)", name,
+               static_cast<unsigned long long>(self->config_.timeouts.drain_ms));
+    self->drainWorkers();
+    return;
+  }
+  logMessage(LogLevel::Info, "%s: shutting down: serving for %llu ms more, then draining", name,
+             static_cast<unsigned long long>(grace_ms));
+  uv_timer_start(&self->grace_timer_, onGraceTimer, grace_ms, 0);
+}
+
+void Server::onGraceTimer(uv_timer_t* handle) noexcept {
+  auto* self = static_cast<Server*>(handle->data);
+  logMessage(LogLevel::Info, "shutdown grace over: draining (up to %llu ms)",
+             static_cast<unsigned long long>(self->config_.timeouts.drain_ms));
+  self->drainWorkers();
+}
+
+void Server::drainWorkers() {
+  for (auto& worker : workers_) {
+    worker->requestDrain();
+  }
+}
+
+void Server::onHangup(uv_signal_t* handle, int) noexcept {
+  auto* self = static_cast<Server*>(handle->data);
+  if (self->hooks_.on_hangup) {
+    self->hooks_.on_hangup();
+    return;
+  }
+  logMessage(LogLevel::Info,
+             "SIGHUP received: configuration reload is not supported yet; ignored");
 }
 
 void Server::onWorkerExit(uv_async_t* handle) noexcept {
@@ -173,10 +315,10 @@ void Server::onWorkerExit(uv_async_t* handle) noexcept {
   if (self->exited_.load() < self->workers_.size()) {
     return;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&self->sigterm_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&self->sigint_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&self->sighup_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exit_), nullptr);
+  if (self->hooks_.on_stop) {
+    self->hooks_.on_stop();
+  }
+  self->closeLoopHandles();
 }
 
 }  // namespace jwtgate::proxy

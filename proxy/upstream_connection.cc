@@ -92,7 +92,7 @@ void UpstreamConnection::onConnect(uv_connect_t* req, int status) noexcept {
     return;
   }
   self->armTimer(TimerPurpose::None, 0);
-  self->worker_.stats().upstream_connects++;
+  self->worker_.stats().upstream_connects.add();
   self->state_ = State::Busy;
   self->updateReading();
   self->client_->onUpstreamConnected();

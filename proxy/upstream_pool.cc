@@ -12,7 +12,7 @@ UpstreamConnection* UpstreamPool::takeIdle(ClientConnection* client) {
   }
   idle_.remove(connection);
   connection->attach(client);
-  worker_.stats().upstream_reuses++;
+  worker_.stats().upstream_reuses.add();
   return connection;
 }
 

@@ -17,6 +17,10 @@ constexpr uint64_t kDescriptorBackoffMs = 100;  // after EMFILE/ENFILE: stop acc
 constexpr uint64_t kWarningIntervalMs = 10'000;
 constexpr size_t kCachedBuffers = 256;
 constexpr size_t kCachedWrites = 256;
+constexpr uint64_t kHeartbeatMs = 1000;
+constexpr size_t kLogLineReserve = 4096;
+
+uint64_t hrtimeMs() { return uv_hrtime() / 1'000'000; }
 
 enum Command : uint8_t { kNone = 0, kDrain = 1, kStop = 2 };
 
@@ -29,7 +33,14 @@ Worker::Worker(WorkerOptions options)
       pending_fds_(std::move(options.listen_fds)),
       buffers_(kCachedBuffers),
       writes_(buffers_, kCachedWrites),
-      upstreams_(*this) {
+      upstreams_(*this),
+      access_log_(options.access_log),
+      redacted_query_params_(std::move(options.redacted_query_params)) {
+  if (access_log_ != nullptr) {
+    log_line_.reserve(kLogLineReserve);
+    log_path_.reserve(kMaxLoggedTarget + 16);
+  }
+  heartbeat_ms_.store(hrtimeMs(), std::memory_order_relaxed);
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &command_async_, onCommand);
   command_async_.data = this;
@@ -38,6 +49,8 @@ Worker::Worker(WorkerOptions options)
   accept_timer_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(&loop_, &heartbeat_timer_);
+  heartbeat_timer_.data = this;
 }
 
 Worker::~Worker() {
@@ -78,6 +91,11 @@ int Worker::run() {
   pending_fds_.clear();
   resumeAccepting();
 
+  // The heartbeat shows /healthz that this loop still turns; it must not keep the loop alive.
+  heartbeat_ms_.store(hrtimeMs(), std::memory_order_relaxed);
+  uv_timer_start(&heartbeat_timer_, onHeartbeat, kHeartbeatMs, kHeartbeatMs);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_));
+
   // A command sent before run() started is picked up here.
   if (command_.load() != kNone) {
     onCommand(&command_async_);
@@ -107,8 +125,40 @@ void Worker::requestStop() {
   }
 }
 
+bool Worker::post(std::function<void(Worker&)> task) {
+  std::lock_guard<std::mutex> lock(command_mutex_);
+  if (!command_open_) {
+    return false;
+  }
+  tasks_.push_back(std::move(task));
+  uv_async_send(&command_async_);
+  return true;
+}
+
+void Worker::runPostedTasks() {
+  std::vector<std::function<void(Worker&)>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(command_mutex_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) {
+    task(*this);
+  }
+}
+
+void Worker::setRedactedQueryParams(std::vector<std::string> names) {
+  redacted_query_params_ = std::move(names);
+}
+
+void Worker::onHeartbeat(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Worker*>(timer->data);
+  self->heartbeat_ms_.store(hrtimeMs(), std::memory_order_relaxed);
+  self->log_clock_.sync();  // follows wall-clock steps within a second
+}
+
 void Worker::onCommand(uv_async_t* async) noexcept {
   auto* self = static_cast<Worker*>(async->data);
+  self->runPostedTasks();
   uint8_t command = self->command_.load();
   if (command == kStop) {
     self->stopping_ = true;
@@ -164,7 +214,8 @@ bool Worker::admitConnection(int fd) {
   if (open_connections_ != nullptr) {
     open_connections_->fetch_add(1, std::memory_order_relaxed);
   }
-  stats_.connections_accepted++;
+  stats_.connections_accepted.add();
+  stats_.open_connections.add(1);
   auto* client = new ClientConnection(*this);
   clients_.pushBack(client);
   client->start(fd);
@@ -173,7 +224,7 @@ bool Worker::admitConnection(int fd) {
 
 void Worker::pauseAccepting(uint64_t delay_ms) {
   if (!accept_paused_) {
-    stats_.accept_pauses++;
+    stats_.accept_pauses.add();
   }
   accept_paused_ = true;
   for (auto& listener : listeners_) {
@@ -205,6 +256,7 @@ void Worker::onAcceptTimer(uv_timer_t* timer) noexcept {
 void Worker::onClientClosed(ClientConnection* client) {
   clients_.remove(client);
   delete client;
+  stats_.open_connections.add(-1);
   if (open_connections_ != nullptr) {
     open_connections_->fetch_sub(1, std::memory_order_relaxed);
   }
@@ -218,7 +270,7 @@ void Worker::onClientClosed(ClientConnection* client) {
 }
 
 void Worker::warnUpstreamFailure(const char* what) {
-  stats_.upstream_failures++;
+  stats_.upstream_failures.add();
   if (rateLimitAllows(&last_upstream_warning_ms_, uv_now(&loop_), kWarningIntervalMs)) {
     logMessage(LogLevel::Warn, "upstream %s: %s", config_->upstream.text.c_str(), what);
   }
@@ -301,10 +353,12 @@ void Worker::closeOwnHandles() {
   {
     std::lock_guard<std::mutex> lock(command_mutex_);
     command_open_ = false;
+    tasks_.clear();  // never run: the worker is ending
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&command_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&accept_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_), nullptr);
 }
 
 // ---- suspended requests ----

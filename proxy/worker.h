@@ -7,12 +7,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "observe/line_writer.h"
+#include "observe/request_id.h"
+#include "proxy/access_log.h"
 #include "proxy/client_connection.h"
+#include "proxy/engine_metrics.h"
 #include "proxy/intrusive_list.h"
 #include "proxy/io_buffer.h"
 #include "proxy/proxy_config.h"
@@ -22,20 +28,6 @@
 
 namespace jwtgate::proxy {
 
-// Counts of outcomes, per worker (read by the worker's own thread only).
-// TODO(metrics): export through the admin endpoint once it exists.
-struct WorkerStats {
-  uint64_t connections_accepted = 0;
-  uint64_t requests = 0;
-  uint64_t local_replies = 0;
-  uint64_t proxy_errors = 0;
-  uint64_t upstream_connects = 0;
-  uint64_t upstream_reuses = 0;
-  uint64_t upstream_retries = 0;
-  uint64_t upstream_failures = 0;
-  uint64_t accept_pauses = 0;
-};
-
 struct WorkerOptions {
   const ProxyConfig* config = nullptr;  // outlives the worker
   std::vector<int> listen_fds;          // bound, listening, non-blocking; the worker owns them
@@ -43,6 +35,11 @@ struct WorkerOptions {
   // Open client connections of the whole process (limits.max_connections); outlives the
   // worker. Touched on accept and close only.
   std::atomic<uint32_t>* open_connections = nullptr;
+  // This worker's access-log channel (outlives the worker); nullptr: the log is off and no
+  // line is formatted.
+  observe::LineWriter::Channel* access_log = nullptr;
+  // Query parameters whose values the access log redacts (see setRedactedQueryParams).
+  std::vector<std::string> redacted_query_params;
 };
 
 class Worker {
@@ -61,6 +58,22 @@ class Worker {
   void requestDrain();
   void requestStop();
 
+  // Thread-safe: runs `task` on the worker's thread at its next loop turn. Returns false
+  // (and drops the task) when the worker has already closed its handles.
+  bool post(std::function<void(Worker&)> task);
+
+  // The time of the worker's last heartbeat (uv_hrtime in ms, a 1 s repeating timer), and
+  // whether its loop is running. Thread-safe.
+  uint64_t heartbeatMs() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
+  bool running() const { return running_.load(std::memory_order_relaxed); }
+
+  // Counters and histograms of this worker; written by its thread only, readable anywhere.
+  const WorkerStats& stats() const { return stats_; }
+
+  // Replaces the names of the query parameters the access log redacts. Worker thread only
+  // (from a task posted with post(), or before run()).
+  void setRedactedQueryParams(std::vector<std::string> names);
+
   // ---- for the connections of this worker (worker thread only) ----
   uv_loop_t* loop() { return &loop_; }
   const ProxyConfig& config() const { return *config_; }
@@ -69,6 +82,13 @@ class Worker {
   UpstreamPool& upstreams() { return upstreams_; }
   RequestFilter& filter() { return *filter_; }
   WorkerStats& stats() { return stats_; }
+  // The access log (nullptr when off) and the reused buffers a line is built in.
+  observe::LineWriter::Channel* accessLog() { return access_log_; }
+  std::string& logLine() { return log_line_; }
+  std::string& logPath() { return log_path_; }
+  LogClock& logClock() { return log_clock_; }
+  const std::vector<std::string>& redactedQueryParams() const { return redacted_query_params_; }
+  observe::RequestIdGenerator& requestIds() { return request_ids_; }
   // The reply a filter fills through RequestContext::respond(); consumed at once.
   LocalReply& localReply() { return local_reply_; }
   bool draining() const { return draining_; }
@@ -98,6 +118,7 @@ class Worker {
   static void onCommand(uv_async_t* async) noexcept;
   static void onAcceptTimer(uv_timer_t* timer) noexcept;
   static void onDrainTimer(uv_timer_t* timer) noexcept;
+  static void onHeartbeat(uv_timer_t* timer) noexcept;
 
   void acceptBatch(Listener& listener);
   bool admitConnection(int fd);
@@ -108,6 +129,7 @@ class Worker {
   void closeAllClients();
   void finishIfDone();
   void closeOwnHandles();
+  void runPostedTasks();
 
   const ProxyConfig* config_;
   std::atomic<uint32_t>* open_connections_;
@@ -116,6 +138,7 @@ class Worker {
   uv_async_t command_async_;
   uv_timer_t accept_timer_;
   uv_timer_t drain_timer_;
+  uv_timer_t heartbeat_timer_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<int> pending_fds_;  // listening sockets not yet polled (before run)
 
@@ -129,9 +152,18 @@ class Worker {
   WorkerStats stats_;
   LocalReply local_reply_;
 
-  std::mutex command_mutex_;  // guards command_async_ against use after close
+  observe::LineWriter::Channel* access_log_ = nullptr;
+  std::string log_line_;
+  std::string log_path_;
+  LogClock log_clock_;
+  std::vector<std::string> redacted_query_params_;
+  observe::RequestIdGenerator request_ids_;
+
+  std::mutex command_mutex_;  // guards command_async_ against use after close, and tasks_
   bool command_open_ = false;
+  std::vector<std::function<void(Worker&)>> tasks_;
   std::atomic<uint8_t> command_{0};
+  std::atomic<uint64_t> heartbeat_ms_{0};
   bool draining_ = false;
   bool stopping_ = false;
   bool handles_closed_ = false;

@@ -268,13 +268,12 @@ def connection_cannot_remove_end_to_end_fields():
 
 
 @suite.case
-def sighup_is_logged_and_ignored():
+def sighup_reloads_without_dropping_connections():
     upstream, proxy = start()
     client = proxy.client()
     suite.equal("serving before", client.request(h.http_request("GET", "/one")).status, 200)
     proxy.send_signal(signal.SIGHUP)
-    line = proxy.wait_stderr(r"SIGHUP received: configuration reload is not supported yet; "
-                             r"ignored", timeout=5)
+    line = proxy.wait_stderr(r"reload: SIGHUP received", timeout=5)
     suite.check("SIGHUP logged at info", line is not None and "info" in line,
                 proxy.stderr_text())
     suite.check("process still running", proxy.alive(), proxy.proc.returncode)

@@ -149,11 +149,79 @@ TEST_SUITE("proxy/config_yaml") {
   TEST_CASE("the proxy's top-level keys are published for the file loader") {
     const auto& keys = proxyTopLevelKeys();
     for (std::string_view key :
-         {"listen", "upstream", "workers", "trust_forwarded", "limits", "timeouts"}) {
+         {"listen", "upstream", "workers", "trust_forwarded", "limits", "timeouts",
+          "access_log"}) {
       CAPTURE(key);
       CHECK(std::find(keys.begin(), keys.end(), key) != keys.end());
     }
-    CHECK(keys.size() == 6);
+    CHECK(keys.size() == 7);
+  }
+
+  TEST_CASE("access_log and shutdown_grace default to stdout, sub, 1 MiB and no grace") {
+    auto parsed = parse("listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\n");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->access_log.output == AccessLogSettings::Output::Stdout);
+    CHECK(parsed->access_log.subject_claim == "sub");
+    CHECK(parsed->access_log.secret_claims.empty());
+    CHECK(parsed->access_log.buffer_bytes == 1024 * 1024);
+    CHECK(parsed->timeouts.shutdown_grace_ms == 0);
+
+    auto empty = parse("listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\naccess_log:\n");
+    REQUIRE(empty.ok());
+    CHECK(empty->access_log.output == AccessLogSettings::Output::Stdout);
+    CHECK(empty->access_log.buffer_bytes == 1024 * 1024);
+  }
+
+  TEST_CASE("every access_log key and shutdown_grace are read") {
+    auto parsed = parse(
+        "listen: 127.0.0.1:8080\n"
+        "upstream: 127.0.0.1:3000\n"
+        "timeouts:\n"
+        "  shutdown_grace: 5s\n"
+        "access_log:\n"
+        "  output: stderr\n"
+        "  subject_claim: user.email\n"
+        "  secret_claims: [email, address.street]\n"
+        "  buffer: 256KiB\n");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->timeouts.shutdown_grace_ms == 5000);
+    CHECK(parsed->access_log.output == AccessLogSettings::Output::Stderr);
+    CHECK(parsed->access_log.subject_claim == "user.email");
+    CHECK(parsed->access_log.secret_claims ==
+          std::vector<std::string>{"email", "address.street"});
+    CHECK(parsed->access_log.buffer_bytes == 256 * 1024);
+
+    const std::string head = "listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\naccess_log:\n";
+    auto off = parse(head + "  output: off\n  subject_claim: ''\n");
+    REQUIRE(off.ok());
+    CHECK(off->access_log.output == AccessLogSettings::Output::Off);
+    CHECK(off->access_log.subject_claim.empty());
+    auto null_subject = parse(head + "  subject_claim:\n");
+    REQUIRE(null_subject.ok());
+    CHECK(null_subject->access_log.subject_claim.empty());
+  }
+
+  TEST_CASE("access_log and shutdown_grace errors name their line") {
+    const std::string head = "listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\naccess_log:\n";
+    expectError(head + "  output: file\n", 4, "expected stdout, stderr or off");
+    expectError(head + "  output: [stdout]\n", 4, "expected a single value");
+    expectError(head + "  buffer: 1MB\n", 4, "KiB, MiB or GiB");
+    expectError(head + "  buffer: 1KiB\n", 4, "must be from 65536");
+    expectError(head + "  buffer: 2GiB\n", 4, "must be from");
+    expectError(head + "  secret_claims: email\n", 4, "expected a list of claim paths");
+    expectError(head + "  secret_claims: [email, '']\n", 4, "invalid claim path");
+    expectError(head + "  subject_claim: [sub]\n", 4, "expected a single value");
+    expectError(head + "  output: stdout\n  format: json\n", 5,
+                "unknown key 'format' in access_log");
+    expectError(head + "  output: stdout\n  output: stderr\n", 5, "duplicate key 'output'");
+    expectError("listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\naccess_log: stdout\n", 3,
+                "access_log: expected a mapping");
+    expectError("listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\ntimeouts:\n"
+                "  shutdown_grace: 30\n",
+                4, "shutdown_grace");
+    expectError("listen: 127.0.0.1:8080\nupstream: 127.0.0.1:3000\ntimeouts:\n"
+                "  shutdown_grace: 2d\n",
+                4, "the unit must be");
   }
 }
 

@@ -90,6 +90,26 @@ TEST_SUITE("proxy/local_response") {
     CHECK(bodyOf(out) == reply.body);
   }
 
+  TEST_CASE("local replies carry the request id; a filter cannot set its own") {
+    LocalReply reply;
+    reply.status = 403;
+    reply.headers = {{"X-Request-Id", "forged"}};
+    std::string out(localReplySize(reply), '\0');
+    HeadWriter writer(out.data(), out.size());
+    writeLocalReply(writer, reply, false, std::string(128, 'r'));
+    REQUIRE_FALSE(writer.overflowed());
+    out.resize(writer.size());
+    CHECK(out.find("X-Request-Id: " + std::string(128, 'r') + "\r\n") != std::string::npos);
+    CHECK(out.find("forged") == std::string::npos);
+
+    std::string error(proxyErrorSize(10), '\0');
+    HeadWriter error_writer(error.data(), error.size());
+    writeProxyError(error_writer, ProxyError::UpstreamUnreachable, "0123456789", true, "id-1");
+    REQUIRE_FALSE(error_writer.overflowed());
+    error.resize(error_writer.size());
+    CHECK(error.rfind("HTTP/1.1 502 Bad Gateway\r\nX-Request-Id: id-1\r\n", 0) == 0);
+  }
+
   TEST_CASE("a filter reply with an impossible status becomes 500") {
     LocalReply reply;
     reply.status = 42;

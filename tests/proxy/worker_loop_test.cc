@@ -1,6 +1,6 @@
 // A worker on a real loop: a request through to an in-test upstream, the request filter's
-// decisions (now, later, and cancelled while pending), and a clean shutdown: every handle
-// closed and uv_loop_close succeeding.
+// decisions (now, later, and cancelled while pending), the access log, request ids, metrics
+// and posted tasks, and a clean shutdown: every handle closed and uv_loop_close succeeding.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "observe/line_writer.h"
+#include "observe/request_id.h"
 #include "proxy/config_values.h"
 #include "proxy/listen_socket.h"
 #include "proxy/server.h"
@@ -155,7 +157,9 @@ class TinyUpstream {
 // One worker on its own thread, listening on an ephemeral loopback port.
 class RunningWorker {
  public:
-  RunningWorker(uint16_t upstream_port, RequestFilterFactory factory) {
+  RunningWorker(uint16_t upstream_port, RequestFilterFactory factory,
+                observe::LineWriter::Channel* access_log = nullptr,
+                std::vector<std::string> redacted = {}) {
     config_.listen.push_back(*parseListenAddress("127.0.0.1:0"));
     config_.upstream = *parseUpstreamAddress("127.0.0.1:" + std::to_string(upstream_port));
     config_.timeouts.drain_ms = 2000;
@@ -167,6 +171,8 @@ class RunningWorker {
     options.listen_fds = {*fd};
     options.filter_factory = std::move(factory);
     options.open_connections = &open_connections_;
+    options.access_log = access_log;
+    options.redacted_query_params = std::move(redacted);
     worker_ = std::make_unique<Worker>(std::move(options));
     thread_ = std::thread([this] { result_ = worker_->run(); });
   }
@@ -180,6 +186,7 @@ class RunningWorker {
 
   uint16_t port() const { return port_; }
   uint32_t openConnections() const { return open_connections_.load(); }
+  Worker& worker() { return *worker_; }
 
  private:
   ProxyConfig config_;
@@ -272,6 +279,86 @@ bool waitUntil(Predicate predicate) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return predicate();
+}
+
+// Notes a decision for the access log; refuses /deny, suspends /hang for ever.
+class NotingFilter final : public RequestFilter {
+ public:
+  FilterVerdict onRequest(RequestContext& request) override {
+    if (request.target() == "/deny") {
+      request.note({"admin", "corp", "", "refused", "expired"});
+      request.respond(401).body = "{}";
+      return FilterVerdict::Respond;
+    }
+    if (request.target() == "/hang") {
+      request.note({"slow", "", "", "allowed", ""});
+      request.suspend();
+      return FilterVerdict::Pending;
+    }
+    request.note({"default", "corp", "alice", "allowed", ""});
+    return FilterVerdict::Pass;
+  }
+};
+
+// The read end of a pipe a LineWriter writes to; collects whole lines.
+class LogPipe {
+ public:
+  LogPipe() {
+    REQUIRE(::pipe(fds_) == 0);
+    writer_ = std::make_unique<observe::LineWriter>(fds_[1]);
+    channel_ = writer_->openChannel(64 * 1024);
+    writer_->start();
+  }
+  ~LogPipe() {
+    writer_->stop();
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+
+  observe::LineWriter::Channel* channel() { return channel_; }
+
+  // Waits (bounded) until `count` lines arrived; returns every line read so far.
+  std::vector<std::string> lines(size_t count) {
+    for (int round = 0; round < 100 && lines_.size() < count; ++round) {
+      if (!waitReadable(fds_[0], 50)) {
+        continue;
+      }
+      char chunk[8192];
+      ssize_t got = ::read(fds_[0], chunk, sizeof(chunk));
+      if (got <= 0) {
+        break;
+      }
+      pending_.append(chunk, static_cast<size_t>(got));
+      for (size_t end = pending_.find('\n'); end != std::string::npos;
+           end = pending_.find('\n')) {
+        lines_.push_back(pending_.substr(0, end));
+        pending_.erase(0, end + 1);
+      }
+    }
+    return lines_;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  std::unique_ptr<observe::LineWriter> writer_;
+  observe::LineWriter::Channel* channel_ = nullptr;
+  std::string pending_;
+  std::vector<std::string> lines_;
+};
+
+// The value of X-Request-Id fields in a head, in order.
+std::vector<std::string> requestIds(const std::string& head) {
+  std::vector<std::string> ids;
+  for (size_t at = head.find("\r\nX-Request-Id: "); at != std::string::npos;
+       at = head.find("\r\nX-Request-Id: ", at + 1)) {
+    size_t start = at + 16;
+    ids.push_back(head.substr(start, head.find("\r\n", start) - start));
+  }
+  return ids;
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
 }
 
 }  // namespace
@@ -400,6 +487,128 @@ TEST_SUITE("proxy/worker_loop") {
     CHECK(waitUntil([&] { return cancelled.load() == 1; }));
     CHECK(worker.stop() == 0);
     CHECK(upstream.requests() == 0);
+  }
+
+  TEST_CASE("every request gets one access-log line with the filter's note") {
+    TinyUpstream upstream;
+    LogPipe log;
+    RunningWorker worker(
+        upstream.port(), [](uv_loop_t*) { return std::make_unique<NotingFilter>(); },
+        log.channel(), {"ticket"});
+    int client = connectTo(worker.port());
+    sendAll(client, "GET /a?ticket=T0pSecret&x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(readResponse(client).rfind("HTTP/1.1 200", 0) == 0);
+    sendAll(client, "GET /deny HTTP/1.1\r\nHost: a\r\n\r\n");
+    std::string refused = readResponse(client);
+    CHECK(refused.rfind("HTTP/1.1 401", 0) == 0);
+
+    std::vector<std::string> lines = log.lines(2);
+    REQUIRE(lines.size() == 2);
+    const std::string& first = lines[0];
+    CHECK(first.rfind("{\"time\":\"", 0) == 0);
+    CHECK(contains(first, "\"client\":\"127.0.0.1\",\"method\":\"GET\","
+                          "\"path\":\"/a?ticket=[redacted]&x=1\",\"protocol\":\"HTTP/1.1\","
+                          "\"status\":200,\"duration_ms\":"));
+    CHECK(contains(first, "\"upstream_ms\":"));
+    CHECK(contains(first, "\"route\":\"default\",\"provider\":\"corp\","
+                          "\"subject\":\"alice\",\"outcome\":\"allowed\"}"));
+    CHECK_FALSE(contains(first, "T0pSecret"));
+    const std::string& second = lines[1];
+    CHECK(contains(second, "\"path\":\"/deny\""));
+    CHECK(contains(second, "\"status\":401"));
+    CHECK_FALSE(contains(second, "upstream_ms"));
+    CHECK(contains(second, "\"route\":\"admin\",\"provider\":\"corp\","
+                           "\"outcome\":\"refused\",\"reason\":\"expired\"}"));
+    CHECK_FALSE(contains(second, "subject"));
+
+    // The refusal carries the id its line names.
+    size_t id_at = second.find("\"request_id\":\"") + 14;
+    std::string id = second.substr(id_at, second.find('"', id_at) - id_at);
+    CHECK(contains(refused, "X-Request-Id: " + id + "\r\n"));
+
+    // A request cut short by its client still gets a line, marked aborted.
+    sendAll(client, "GET /hang HTTP/1.1\r\nHost: a\r\n\r\n");
+    REQUIRE(waitUntil([&] { return worker.worker().stats().requests.value() == 3; }));
+    ::close(client);
+    lines = log.lines(3);
+    REQUIRE(lines.size() == 3);
+    CHECK(contains(lines[2], "\"path\":\"/hang\",\"protocol\":\"HTTP/1.1\",\"status\":0,"));
+    CHECK(contains(lines[2], "\"route\":\"slow\""));
+    CHECK(contains(lines[2], "\"aborted\":true}"));
+
+    // Metrics of the same requests.
+    const WorkerStats& stats = worker.worker().stats();
+    CHECK(stats.responses[0].value() == 1);
+    CHECK(stats.responses[2].value() == 1);
+    CHECK(stats.request_duration.count() == 2);
+    CHECK(stats.upstream_duration.count() == 1);
+    CHECK(stats.upstream_requests.value() == 1);
+    CHECK(stats.connections_accepted.value() == 1);
+    CHECK(waitUntil([&] { return stats.open_connections.value() == 0; }));
+    CHECK(worker.stop() == 0);
+  }
+
+  TEST_CASE("exactly one X-Request-Id goes upstream: the client's when well formed") {
+    TinyUpstream upstream;
+    RunningWorker worker(upstream.port(), nullptr);
+    int client = connectTo(worker.port());
+    auto forwardedIds = [&](const std::string& fields) {
+      sendAll(client, "GET / HTTP/1.1\r\nHost: a\r\n" + fields + "\r\n");
+      CHECK(readResponse(client).rfind("HTTP/1.1 200", 0) == 0);
+      return requestIds(upstream.lastRequest());
+    };
+    CHECK(forwardedIds("X-Request-Id: abc-123.x:y@z+=/\r\n") ==
+          std::vector<std::string>{"abc-123.x:y@z+=/"});
+
+    // Missing, repeated, malformed or too long: a fresh 32-hex id replaces them.
+    for (const std::string& fields :
+         {std::string(), std::string("X-Request-Id: one\r\nx-request-id: two\r\n"),
+          std::string("X-Request-Id: has space\r\n"), std::string("X-Request-Id: a\"b\r\n"),
+          "X-Request-Id: " + std::string(129, 'a') + "\r\n"}) {
+      CAPTURE(fields);
+      std::vector<std::string> ids = forwardedIds(fields);
+      REQUIRE(ids.size() == 1);
+      CHECK(ids[0].size() == observe::kRequestIdLength);
+      CHECK(ids[0].find_first_not_of("0123456789abcdef") == std::string::npos);
+    }
+    // A Connection option naming the field does not make it disappear.
+    CHECK(forwardedIds("Connection: x-request-id\r\nX-Request-Id: named\r\n") ==
+          std::vector<std::string>{"named"});
+    std::vector<std::string> a = forwardedIds("");
+    std::vector<std::string> b = forwardedIds("");
+    CHECK(a != b);
+    ::close(client);
+    CHECK(worker.stop() == 0);
+  }
+
+  TEST_CASE("posted tasks run on the worker's thread; the redacted set can change") {
+    TinyUpstream upstream;
+    LogPipe log;
+    RunningWorker worker(upstream.port(), nullptr, log.channel(), {"ticket"});
+    std::thread::id worker_thread;
+    std::atomic<bool> ran{false};
+    CHECK(worker.worker().post([&](Worker& self) {
+      worker_thread = std::this_thread::get_id();
+      self.setRedactedQueryParams({"pass"});
+      ran = true;
+    }));
+    REQUIRE(waitUntil([&] { return ran.load(); }));
+    CHECK(worker_thread != std::this_thread::get_id());
+
+    int client = connectTo(worker.port());
+    sendAll(client, "GET /p?ticket=1&pass=2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(readResponse(client).rfind("HTTP/1.1 200", 0) == 0);
+    std::vector<std::string> lines = log.lines(1);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"path\":\"/p?ticket=1&pass=[redacted]\""));
+
+    // The heartbeat moves on while the loop turns.
+    uint64_t beat = worker.worker().heartbeatMs();
+    CHECK(worker.worker().running());
+    CHECK(waitUntil([&] { return worker.worker().heartbeatMs() > beat; }));
+    ::close(client);
+    CHECK(worker.stop() == 0);
+    CHECK_FALSE(worker.worker().post([](Worker&) {}));
   }
 
   TEST_CASE("the linked llhttp parses in strict mode") { CHECK(parserIsStrict()); }

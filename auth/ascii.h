@@ -27,6 +27,20 @@ constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// The value of a hexadecimal digit of either case, or -1 for any other byte.
+constexpr int hexDigitValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 // Optional whitespace (RFC 9110 section 5.6.3): space and horizontal tab.
 constexpr bool isOws(char c) { return c == ' ' || c == '\t'; }
 

@@ -45,6 +45,11 @@ struct AuthSettings {
   // Set on requests that report mode forwards although they would have been refused.
   std::string report_header{kDefaultReportHeader};
   PathOptions paths;
+  // The claim the access log shows as "subject" (empty: none), and claim paths whose values
+  // never appear in any log line (the subject included). Filled by the app from the
+  // access_log section, so that they reload with the rest of auth.
+  std::string log_subject_claim = "sub";
+  std::vector<std::string> secret_claims;
 };
 
 // Where a model error belongs, so that the YAML loader can name the line.

@@ -2,7 +2,11 @@
 // may throw (yaml-cpp does), and every exception stops here as a ConfigError.
 #include "auth/auth_config_yaml.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -386,6 +390,38 @@ struct LocalKeyText {
   bool pem = false;
   verifier::PemKeyOptions options;
 };
+
+// A digest of the local key texts (and their options): a reload compares it to keep the
+// remote-key state of an unchanged provider. The texts themselves (secrets) are not kept.
+std::string localKeysIdentity(const std::vector<LocalKeyText>& texts) {
+  std::string material;
+  const auto add = [&material](std::string_view part) {
+    material.append(std::to_string(part.size())).push_back(':');
+    material.append(part);
+  };
+  for (const LocalKeyText& text : texts) {
+    add(text.pem ? "pem" : "jwks");
+    add(text.options.kid.value_or(""));
+    add(text.options.alg ? verifier::toString(*text.options.alg) : "");
+    add(text.text);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(material.data(), material.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    // Never equal to another load's: the provider then counts as changed (a refetch).
+    static std::atomic<std::uint64_t> undigested{0};
+    OPENSSL_cleanse(material.data(), material.size());
+    return "undigested:" + std::to_string(undigested.fetch_add(1));
+  }
+  OPENSSL_cleanse(material.data(), material.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 15]);
+  }
+  return out;
+}
 // ---- end remote keys ----
 
 // One `keys` entry: {file: PATH} | {jwks: TEXT} | {inline: {keys: [...]}} |
@@ -841,6 +877,7 @@ ConfigCheck readProvider(const Context& ctx, const YAML::Node& key, const YAML::
   }
   if (remote.configured()) {
     if (!local_texts.empty()) {
+      remote.spec.local_keys_identity = localKeysIdentity(local_texts);
       remote.spec.local_keys =
           [texts = std::move(local_texts)]() -> Result<verifier::KeySet, verifier::KeyLoadError> {
         verifier::KeySet merged;

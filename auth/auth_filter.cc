@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "auth/ascii.h"
+#include "auth/auth_filter_group.h"
 #include "auth/remote_keys.h"
 #include "auth/token_cache.h"
 #include "auth/token_extractor.h"
@@ -51,11 +52,57 @@ struct CachedIdentity {
   explicit CachedIdentity(verifier::VerifiedToken verified) : token(std::move(verified)) {}
 
   verifier::VerifiedToken token;
-  std::string values;          // The rendered header values, back to back.
+  std::string values;          // The rendered header values, then the subject.
   std::vector<Slice> headers;  // One per claims_to_headers entry.
+  Slice subject;               // The screened subject for the access log (may be absent).
   // The first claims_to_headers entry whose value cannot be a header value, or kNoIndex.
   std::size_t unforwardable = kNoIndex;
 };
+
+// The subject as the access log may show it: a string without control characters, or a
+// number's JSON text, cut to `max_bytes` on a UTF-8 boundary; nullopt for anything else.
+std::optional<std::string_view> screenedSubject(const verifier::ClaimsView& claims,
+                                                const verifier::ClaimPath& path,
+                                                std::size_t max_bytes) {
+  const auto value = claims.find(path);
+  if (!value) {
+    return std::nullopt;
+  }
+  std::string_view text;
+  if (value->isString()) {
+    text = value->string();
+  } else if (value->isNumber()) {
+    text = value->numberText();
+  } else {
+    return std::nullopt;
+  }
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return std::nullopt;
+    }
+  }
+  if (text.size() > max_bytes) {
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) {
+      --cut;
+    }
+    text = text.substr(0, cut);
+  }
+  return text;
+}
+
+void renderSubject(const std::optional<verifier::ClaimPath>& path, CachedIdentity& identity) {
+  if (!path) {
+    return;
+  }
+  const auto subject =
+      screenedSubject(identity.token.claims(), *path, AuthFilter::kMaxLoggedSubject);
+  if (subject && !subject->empty()) {
+    identity.subject = {static_cast<std::uint32_t>(identity.values.size()),
+                        static_cast<std::uint32_t>(subject->size()), true};
+    identity.values.append(*subject);
+  }
+}
 
 // Renders the provider's claim headers once per verified token.
 void renderHeaders(const Provider& provider, CachedIdentity& identity) {
@@ -169,6 +216,7 @@ class ContextRequest final : public FilterRequest {
   }
   bool setTarget(std::string_view target) override { return context_.setTarget(target); }
   proxy::LocalReply& respond(int status) override { return context_.respond(status); }
+  void note(const proxy::FilterNote& note) override { context_.note(note); }
 
  private:
   proxy::RequestContext& context_;
@@ -176,40 +224,53 @@ class ContextRequest final : public FilterRequest {
 
 }  // namespace
 
+std::uint64_t monotonicNanos() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1000000000u +
+         static_cast<std::uint64_t>(now.tv_nsec);
+}
+
 std::int64_t wallClockSeconds() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
   return static_cast<std::int64_t>(now.tv_sec);
 }
 
+// The request path for one configuration (a BoundAuthConfig) on one worker: the verifier,
+// the token cache and the per-request buffers. Replaced (not changed) when the worker takes a
+// new configuration; a request suspended for keys keeps the one it started with.
 class AuthFilter::Worker {
  public:
-  Worker(std::shared_ptr<const AuthConfig> config, SecondsClock clock);
+  Worker(std::shared_ptr<const BoundAuthConfig> bound, const SecondsClock& clock,
+         AuthMetrics& metrics);
+  // Decides, then counts the decision and notes it on `request` (unless Pending).
   FilterVerdict decide(FilterRequest& request);
   std::size_t cachedTokens() const { return cache_ ? cache_->size() : 0; }
+  const AuthConfig& config() const { return *config_; }
+  const BoundAuthConfig& bound() const { return *bound_; }
 
   // ---- remote keys ----
-  // The fetch a request may wait for: the key service's provider index and the fetch
-  // epoch to wait past (service -1: none).
+  // The fetch a request may wait for: the provider and the fetch epoch to wait past
+  // (provider -1: none).
   struct KeyWaitHint {
-    int service = -1;
+    int provider = -1;
     std::uint64_t epoch = 0;
   };
-  void setRemoteKeys(RemoteKeys* remote, jwks::KeyWaiters* waiters) {
-    remote_ = remote;
-    waiters_ = waiters;
+  // By ProviderIndex: this worker's waiters on the provider's key service, or null.
+  void setWaiters(std::vector<jwks::KeyWaiters*> waiters) { waiters_ = std::move(waiters); }
+  jwks::KeyWaiters* waitersFor(int provider) const {
+    return provider >= 0 ? waiters_[static_cast<std::size_t>(provider)] : nullptr;
   }
   // Before each decide(): whether it may end in Pending (a wait), and whether it follows a
   // wait (a kid still unknown is then remembered, so it is refused at once next time).
   void beginRun(bool may_wait, bool after_wait) {
-    may_wait_ = may_wait && waiters_ != nullptr;
+    may_wait_ = may_wait;
     after_wait_ = after_wait;
     hint_ = {};
   }
   const KeyWaitHint& keyWaitHint() const { return hint_; }
   // ---- end remote keys ----
-
-  AuthStats stats;
 
  private:
   // A credential that one provider of the route found. The view points into the request.
@@ -223,16 +284,19 @@ class AuthFilter::Worker {
   struct Outcome {
     bool ok = true;
     RefusalInput refusal;
+    RefusalReason metric = RefusalReason::Other;  // For metrics and the access log.
     std::string_view reason;  // Stable name for logs ("expired", "missing_token", ...).
     int provider = -1;        // The provider the outcome is about, -1 for none.
     std::string_view token;   // The credential it is about, logged as a fingerprint only.
     std::string_view header;  // The claim header that could not be set, if that is why.
 
-    static Outcome refused(RefusalInput refusal, std::string_view reason, int provider = -1,
-                           std::string_view token = {}, std::string_view header = {}) {
+    static Outcome refused(RefusalInput refusal, RefusalReason metric, std::string_view reason,
+                           int provider = -1, std::string_view token = {},
+                           std::string_view header = {}) {
       Outcome outcome;
       outcome.ok = false;
       outcome.refusal = refusal;
+      outcome.metric = metric;
       outcome.reason = reason;
       outcome.provider = provider;
       outcome.token = token;
@@ -251,6 +315,18 @@ class AuthFilter::Worker {
     std::uint32_t name_offset, name_length, value_offset, value_length;
   };
 
+  // What the request came to, counted and noted once decide() ends.
+  struct Decision {
+    AuthOutcome outcome = AuthOutcome::Refused;
+    RefusalReason reason = RefusalReason::Other;
+    Refusal refusal = Refusal::InvalidToken;
+    std::uint32_t route_label = 0;
+    std::string_view route;  // Into the config.
+    int provider = -1;
+  };
+
+  FilterVerdict decideOnce(FilterRequest& request);
+  void record(FilterRequest& request);
   void collectFields(FilterRequest& request);
   std::string_view findField(std::string_view name) const;
   Outcome evaluate(const Requirement& requirement, std::int64_t now);
@@ -258,8 +334,8 @@ class AuthFilter::Worker {
   Outcome evaluateAll(const Requirement& requirement, std::int64_t now);
   const verifier::KeySet* keysFor(ProviderIndex provider);
   // ---- remote keys ----
-  int remoteIndex(ProviderIndex provider) const {
-    return remote_ != nullptr ? remote_->serviceIndex(provider) : -1;
+  jwks::KeyService* serviceFor(ProviderIndex provider) const {
+    return bound_->key_services[provider].get();
   }
   void noteMissingKeys(ProviderIndex provider);
   void noteUnknownKid(ProviderIndex provider, std::string_view token);
@@ -276,23 +352,27 @@ class AuthFilter::Worker {
   FilterVerdict forward(FilterRequest& request, const Route& route, std::string_view path,
                         bool with_identity);
   FilterVerdict pass(FilterRequest& request, const Route& route, std::string_view path) {
-    const FilterVerdict verdict = forward(request, route, path, true);
-    stats.passed += verdict == FilterVerdict::Pass ? 1 : 0;
-    return verdict;
+    decision_.outcome = !route.requirement ? AuthOutcome::Open
+                        : anonymous_       ? AuthOutcome::Anonymous
+                                           : AuthOutcome::Allowed;
+    if (!identity_providers_.empty()) {
+      decision_.provider = static_cast<int>(identity_providers_.front());
+    }
+    return forward(request, route, path, true);
   }
-  FilterVerdict refuse(FilterRequest& request, const RefusalInput& input);
+  FilterVerdict refuse(FilterRequest& request, const RefusalInput& input, RefusalReason reason);
   FilterVerdict report(FilterRequest& request, const Route& route, std::string_view path,
                        const Outcome& outcome);
-  void countRefusal(Refusal refusal) { ++stats.refusals[static_cast<std::size_t>(refusal)]; }
   bool allowLogLine(std::int64_t now);
   void logOutcome(proxy::LogLevel level, const char* what, const Route& route,
                   const Outcome& outcome);
 
-  std::shared_ptr<const AuthConfig> config_;
-  SecondsClock clock_;
+  std::shared_ptr<const BoundAuthConfig> bound_;
+  const AuthConfig* config_;
+  const SecondsClock& clock_;  // the filter's
+  AuthMetrics& metrics_;       // the filter's
   // ---- remote keys ----
-  RemoteKeys* remote_ = nullptr;
-  jwks::KeyWaiters* waiters_ = nullptr;
+  std::vector<jwks::KeyWaiters*> waiters_;  // by ProviderIndex
   bool may_wait_ = false;
   bool after_wait_ = false;
   KeyWaitHint hint_;
@@ -322,6 +402,9 @@ class AuthFilter::Worker {
   std::string target_;
   std::string info_;
   HttpRefusal refusal_;
+  Decision decision_;
+  bool anonymous_ = false;
+  std::string subject_;  // The identity's screened subject (copied: the cache may evict).
 
   // Log rate limit.
   std::int64_t log_second_ = 0;
@@ -329,9 +412,10 @@ class AuthFilter::Worker {
   std::uint64_t log_suppressed_ = 0;
 };
 
-AuthFilter::Worker::Worker(std::shared_ptr<const AuthConfig> config, SecondsClock clock)
-    : config_(std::move(config)),
-      clock_(clock ? std::move(clock) : SecondsClock(wallClockSeconds)) {
+AuthFilter::Worker::Worker(std::shared_ptr<const BoundAuthConfig> bound, const SecondsClock& clock,
+                           AuthMetrics& metrics)
+    : bound_(std::move(bound)), config_(bound_->config.get()), clock_(clock), metrics_(metrics) {
+  waiters_.assign(config_->providers.size(), nullptr);
   response_options_.realm = config_->settings.realm;
   response_options_.include_descriptions = config_->settings.error_descriptions;
   key_views_.resize(config_->providers.size());
@@ -345,7 +429,36 @@ AuthFilter::Worker::Worker(std::shared_ptr<const AuthConfig> config, SecondsCloc
 }
 
 FilterVerdict AuthFilter::Worker::decide(FilterRequest& request) {
-  ++stats.requests;
+  decision_ = {};
+  decision_.route_label = noRouteLabel();
+  anonymous_ = false;
+  subject_.clear();
+  const FilterVerdict verdict = decideOnce(request);
+  if (verdict != FilterVerdict::Pending) {
+    record(request);
+  }
+  return verdict;
+}
+
+void AuthFilter::Worker::record(FilterRequest& request) {
+  const Decision& d = decision_;
+  metrics_.requests[d.route_label][static_cast<std::size_t>(d.outcome)].add();
+  const bool refusal = d.outcome == AuthOutcome::Refused || d.outcome == AuthOutcome::Reported ||
+                       d.outcome == AuthOutcome::NoRoute;
+  if (refusal) {
+    metrics_.refusals[static_cast<std::size_t>(d.reason)].add();
+    metrics_.refusal_kinds[static_cast<std::size_t>(d.refusal)].add();
+  }
+  proxy::FilterNote note;
+  note.route = d.route;
+  note.provider = d.provider >= 0 ? std::string_view(config_->providers[d.provider]->name) : "";
+  note.subject = subject_;
+  note.outcome = toString(d.outcome);
+  note.reason = refusal ? toString(d.reason) : std::string_view();
+  request.note(note);
+}
+
+FilterVerdict AuthFilter::Worker::decideOnce(FilterRequest& request) {
   now_ = clock_();
   pending_.clear();
   pending_text_.clear();
@@ -363,18 +476,24 @@ FilterVerdict AuthFilter::Worker::decide(FilterRequest& request) {
   // The route is chosen by the normalised path, which is also what the upstream gets.
   const auto target = normalizeTarget(request.target(), path_, config_->settings.paths);
   if (!target) {
-    return refuse(request, {Refusal::BadTarget, "The request target is not acceptable", {}});
+    return refuse(request, {Refusal::BadTarget, "The request target is not acceptable", {}},
+                  RefusalReason::BadTarget);
   }
   const RouteMatch match = config_->routes.match(request.method(), findField("host"), target->path);
   if (match.error) {
-    return refuse(request, {Refusal::BadTarget, "The request path cannot be matched", {}});
+    return refuse(request, {Refusal::BadTarget, "The request path cannot be matched", {}},
+                  RefusalReason::BadTarget);
   }
   if (match.route == nullptr) {
     const bool forbidden = config_->routes.noRouteStatus() == NoRouteStatus::Forbidden;
     return refuse(request,
-                  {forbidden ? Refusal::NoRouteForbidden : Refusal::NoRouteNotFound, {}, {}});
+                  {forbidden ? Refusal::NoRouteForbidden : Refusal::NoRouteNotFound, {}, {}},
+                  RefusalReason::NoRoute);
   }
   const Route& route = *match.route;
+  decision_.route = route.name;
+  decision_.route_label =
+      bound_->route_labels[static_cast<std::size_t>(match.route - config_->routes.routes().data())];
   query_ = target->query;
   has_query_ = target->has_query;
   if (!route.requirement) {
@@ -386,7 +505,7 @@ FilterVerdict AuthFilter::Worker::decide(FilterRequest& request) {
   const Outcome outcome = evaluate(requirement, now_);
   // ---- remote keys: a fetch in flight may still bring the key; wait for it before the
   // credentials are touched, so that deciding again later sees the same request ----
-  if (!outcome.ok && hint_.service >= 0) {
+  if (!outcome.ok && hint_.provider >= 0) {
     return FilterVerdict::Pending;
   }
   // ---- end remote keys ----
@@ -401,7 +520,8 @@ FilterVerdict AuthFilter::Worker::decide(FilterRequest& request) {
       logOutcome(proxy::LogLevel::Warn, "refused", route, outcome);
     }
     // TODO(logging): every other refusal belongs in a debug line once levels are configurable.
-    return refuse(request, outcome.refusal);
+    decision_.provider = outcome.provider;
+    return refuse(request, outcome.refusal, outcome.metric);
   }
 
   return report(request, route, target->path, outcome);
@@ -410,15 +530,16 @@ FilterVerdict AuthFilter::Worker::decide(FilterRequest& request) {
 FilterVerdict AuthFilter::Worker::report(FilterRequest& request, const Route& route,
                                          std::string_view path, const Outcome& outcome) {
   // Forwarded without any identity, marked with what would have happened.
-  countRefusal(outcome.refusal.refusal);
   logOutcome(proxy::LogLevel::Info, "report: would refuse", route, outcome);
   pending_.clear();
   pending_text_.clear();
   identity_providers_.clear();
   addPending(config_->settings.report_header, toString(outcome.refusal.refusal));
-  const FilterVerdict verdict = forward(request, route, path, false);
-  stats.reported += verdict == FilterVerdict::Pass ? 1 : 0;
-  return verdict;
+  decision_.outcome = AuthOutcome::Reported;
+  decision_.reason = outcome.metric;
+  decision_.refusal = outcome.refusal.refusal;
+  decision_.provider = outcome.provider;
+  return forward(request, route, path, false);
 }
 
 void AuthFilter::Worker::collectFields(FilterRequest& request) {
@@ -450,7 +571,10 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::evaluate(const Requirement& requ
     const Provider& provider = *config_->providers[index];
     const ExtractedToken found = extractToken(provider.token_from, fields_, query_);
     if (found.status == ExtractStatus::InvalidRequest) {
-      return Outcome::refused({Refusal::InvalidRequest, describeProblem(found.problem), {}},
+      const RefusalReason reason = found.problem == ExtractProblem::EmptyToken
+                                       ? RefusalReason::Malformed
+                                       : RefusalReason::Duplicate;
+      return Outcome::refused({Refusal::InvalidRequest, describeProblem(found.problem), {}}, reason,
                               toString(found.problem), index);
     }
     if (found.status == ExtractStatus::Found) {
@@ -460,10 +584,11 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::evaluate(const Requirement& requ
 
   if (candidates_.empty()) {
     if (requirement.allow_missing) {
-      ++stats.anonymous;
+      anonymous_ = true;
       return {};
     }
-    return Outcome::refused({Refusal::MissingToken, {}, {}}, "missing_token");
+    return Outcome::refused({Refusal::MissingToken, {}, {}}, RefusalReason::MissingToken,
+                            "missing_token");
   }
   return requirement.provider_rule == ProviderRule::All ? evaluateAll(requirement, now)
                                                         : evaluateOneOf(requirement, now);
@@ -476,7 +601,8 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::evaluateOneOf(const Requirement&
     if (candidate.token != token) {
       return Outcome::refused(
           {Refusal::InvalidRequest, describeProblem(ExtractProblem::ConflictingLocations), {}},
-          toString(ExtractProblem::ConflictingLocations), candidate.provider);
+          RefusalReason::Duplicate, toString(ExtractProblem::ConflictingLocations),
+          candidate.provider);
     }
   }
 
@@ -484,11 +610,12 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::evaluateOneOf(const Requirement&
   // provider verifies it in listed order and the first to accept it is the identity.
   for (const Candidate& candidate : candidates_) {
     if (const CachedIdentity* identity = cached(candidate.provider, token, now)) {
-      ++stats.cache_hits;
+      metrics_.cache_hits.add();
       return accept(requirement, candidate.provider, *identity, token, true);
     }
   }
-  Outcome best = Outcome::refused({Refusal::InvalidToken, {}, {}}, "invalid_token", -1, token);
+  Outcome best = Outcome::refused({Refusal::InvalidToken, {}, {}}, RefusalReason::Other,
+                                  "invalid_token", -1, token);
   int best_rank = -1;
   for (const Candidate& candidate : candidates_) {
     const VerifyResult result = verifyNew(candidate.provider, token, now);
@@ -507,12 +634,13 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::evaluateOneOf(const Requirement&
 AuthFilter::Worker::Outcome AuthFilter::Worker::evaluateAll(const Requirement& requirement,
                                                             std::int64_t now) {
   if (candidates_.size() != requirement.providers.size()) {
-    return Outcome::refused({Refusal::MissingToken, {}, {}}, "missing_token");
+    return Outcome::refused({Refusal::MissingToken, {}, {}}, RefusalReason::MissingToken,
+                            "missing_token");
   }
   for (const Candidate& candidate : candidates_) {
     const CachedIdentity* identity = cached(candidate.provider, candidate.token, now);
     if (identity != nullptr) {
-      ++stats.cache_hits;
+      metrics_.cache_hits.add();
     } else {
       const VerifyResult result = verifyNew(candidate.provider, candidate.token, now);
       if (result.identity == nullptr) {
@@ -559,8 +687,10 @@ AuthFilter::Worker::VerifyResult AuthFilter::Worker::verifyNew(ProviderIndex ind
     return {nullptr, Status::Ok, true};
   }
   const Provider& provider = *config_->providers[index];
-  ++stats.verifications;
+  metrics_.cache_misses.add();
+  const std::uint64_t started = monotonicNanos();
   auto verified = verifier_.verify(token, provider.policy, *keys, now);
+  metrics_.verification.observeNanos(monotonicNanos() - started);
   if (!verified) {
     if (verified.error() == Status::KeyNotFound) {
       noteUnknownKid(index, token);
@@ -570,6 +700,7 @@ AuthFilter::Worker::VerifyResult AuthFilter::Worker::verifyNew(ProviderIndex ind
 
   CachedIdentity identity(std::move(verified).value());
   renderHeaders(provider, identity);
+  renderSubject(bound_->subject_claim, identity);
 
   // Kept until the verifier itself would refuse the token, and never beyond max_age.
   std::int64_t expires = now + config_->settings.cache.max_age_seconds;
@@ -594,32 +725,32 @@ AuthFilter::Worker::VerifyResult AuthFilter::Worker::verifyNew(ProviderIndex ind
 
 // ---- remote keys ----
 void AuthFilter::Worker::noteMissingKeys(ProviderIndex provider) {
-  const int service = remoteIndex(provider);
-  if (service < 0 || !may_wait_ || hint_.service >= 0) {
+  jwks::KeyWaiters* waiters = waiters_[provider];
+  if (waiters == nullptr || !may_wait_ || hint_.provider >= 0) {
     return;
   }
-  if (const auto epoch = waiters_->shouldWaitForKeys(static_cast<std::size_t>(service))) {
-    hint_ = {service, *epoch};
+  if (const auto epoch = waiters->shouldWaitForKeys(0)) {
+    hint_ = {static_cast<int>(provider), *epoch};
   }
 }
 
 void AuthFilter::Worker::noteUnknownKid(ProviderIndex provider, std::string_view token) {
-  const int service = remoteIndex(provider);
-  if (service < 0 || waiters_ == nullptr) {
+  jwks::KeyWaiters* waiters = waiters_[provider];
+  if (waiters == nullptr) {
     return;
   }
   // The protected-header segment stands for the kid: it carries it, and tokens naming the
   // same kid from one issuer share it, without decoding anything here.
   const std::string_view header = token.substr(0, token.find('.'));
   if (after_wait_) {
-    waiters_->rememberUnknownKid(static_cast<std::size_t>(service), header);
+    waiters->rememberUnknownKid(0, header);
     return;
   }
-  if (!may_wait_ || hint_.service >= 0) {
+  if (!may_wait_ || hint_.provider >= 0) {
     return;
   }
-  if (const auto epoch = waiters_->shouldWaitForKid(static_cast<std::size_t>(service), header)) {
-    hint_ = {service, *epoch};
+  if (const auto epoch = waiters->shouldWaitForKid(0, header)) {
+    hint_ = {static_cast<int>(provider), *epoch};
   }
 }
 // ---- end remote keys ----
@@ -629,22 +760,20 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::failure(const VerifyResult& resu
                                                         std::string_view token) {
   if (result.unavailable) {
     // ---- remote keys: say why the provider has none, with the status it is configured for
-    const int service = remoteIndex(provider);
-    if (service >= 0) {
-      const jwks::KeyAvailability availability =
-          remote_->service().keys(static_cast<std::size_t>(service)).availability();
+    if (jwks::KeyService* service = serviceFor(provider)) {
+      const jwks::KeyAvailability availability = service->keys(0).availability();
       const Refusal refusal = config_->providers[provider]->unavailable_status == 503
                                   ? Refusal::Unavailable
                                   : Refusal::InvalidToken;
-      return Outcome::refused({refusal, jwks::describe(availability), {}},
-                              jwks::toString(availability), provider, token);
+      return Outcome::refused({refusal, jwks::describe(availability), {}}, RefusalReason::NoKeys,
+                              jwks::toString(availability), static_cast<int>(provider), token);
     }
     // ---- end remote keys ----
     return Outcome::refused({Refusal::Unavailable, "The identity provider has no keys yet", {}},
-                            "no_keys", provider, token);
+                            RefusalReason::NoKeys, "no_keys", static_cast<int>(provider), token);
   }
-  return Outcome::refused(refusalFor(result.status), verifier::toString(result.status), provider,
-                          token);
+  return Outcome::refused(refusalFor(result.status), reasonFor(result.status),
+                          verifier::toString(result.status), static_cast<int>(provider), token);
 }
 
 AuthFilter::Worker::Outcome AuthFilter::Worker::accept(const Requirement& requirement,
@@ -655,8 +784,17 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::accept(const Requirement& requir
   if (identity.unforwardable != kNoIndex) {
     return Outcome::refused(
         {Refusal::InvalidToken, "A claim cannot be forwarded as a header value", {}},
-        "claim_not_forwardable", index, token,
+        RefusalReason::HeaderValue, "claim_not_forwardable", static_cast<int>(index), token,
         provider.claims_to_headers[identity.unforwardable].name);
+  }
+  // The route's identity (the primary token): its subject goes into the access log, also
+  // when a route check refuses it below.
+  if (route_checks) {
+    const CachedIdentity::Slice& subject = identity.subject;
+    subject_.assign(subject.present
+                        ? std::string_view(identity.values).substr(subject.offset, subject.length)
+                        : std::string_view());
+    decision_.provider = static_cast<int>(index);
   }
 
   // Route checks run on every request, cached token or not.
@@ -665,19 +803,22 @@ AuthFilter::Worker::Outcome AuthFilter::Worker::accept(const Requirement& requir
       route_checks ? std::span(requirement.grants) : std::span<const verifier::ScopeRequirement>();
   const auto claim_rules =
       route_checks ? std::span(requirement.claims) : std::span<const verifier::ClaimRequirement>();
-  for (const verifier::ScopeRequirement& grant : grants) {
-    if (verifier::checkScopes(claims, grant) != Status::Ok) {
+  for (std::size_t i = 0; i < grants.size(); ++i) {
+    if (verifier::checkScopes(claims, grants[i]) != Status::Ok) {
+      const RefusalReason reason =
+          i < requirement.scope_grants ? RefusalReason::Scope : RefusalReason::Role;
       return Outcome::refused(
           {Refusal::InsufficientScope, verifier::describe(Status::InsufficientScope),
            requirement.challenge_scopes},
-          verifier::toString(Status::InsufficientScope), index, token);
+          reason, verifier::toString(Status::InsufficientScope), static_cast<int>(index), token);
     }
   }
   const Status claim_status = verifier::checkClaims(claims, claim_rules);
   if (claim_status != Status::Ok) {
     // A route's claim rule is an authorisation decision about a valid token: 403.
     return Outcome::refused({Refusal::InsufficientScope, verifier::describe(claim_status), {}},
-                            verifier::toString(claim_status), index, token);
+                            RefusalReason::Claim, verifier::toString(claim_status),
+                            static_cast<int>(index), token);
   }
 
   // The identity headers, applied only if the whole requirement passes.
@@ -795,7 +936,8 @@ FilterVerdict AuthFilter::Worker::forward(FilterRequest& request, const Route& r
                            text.substr(header.value_offset, header.value_length))) {
       // Values were checked when rendered; fail closed if the proxy disagrees.
       return refuse(request,
-                    {Refusal::InvalidToken, "A claim cannot be forwarded as a header value", {}});
+                    {Refusal::InvalidToken, "A claim cannot be forwarded as a header value", {}},
+                    RefusalReason::HeaderValue);
     }
   }
   if (!config_->settings.identity_info_header.empty()) {
@@ -816,14 +958,19 @@ FilterVerdict AuthFilter::Worker::forward(FilterRequest& request, const Route& r
     target_.append(query_);
   }
   if (target_ != request.target() && !request.setTarget(target_)) {
-    return refuse(request, {Refusal::BadTarget, "The request target is not acceptable", {}});
+    return refuse(request, {Refusal::BadTarget, "The request target is not acceptable", {}},
+                  RefusalReason::BadTarget);
   }
   return FilterVerdict::Pass;
 }
 
-FilterVerdict AuthFilter::Worker::refuse(FilterRequest& request, const RefusalInput& input) {
-  ++stats.refused;
-  countRefusal(input.refusal);
+FilterVerdict AuthFilter::Worker::refuse(FilterRequest& request, const RefusalInput& input,
+                                         RefusalReason reason) {
+  const bool no_route =
+      input.refusal == Refusal::NoRouteNotFound || input.refusal == Refusal::NoRouteForbidden;
+  decision_.outcome = no_route ? AuthOutcome::NoRoute : AuthOutcome::Refused;
+  decision_.reason = reason;
+  decision_.refusal = input.refusal;
   buildRefusal(input, response_options_, refusal_);
   fillLocalReply(refusal_, request.respond(refusal_.status()));
   return FilterVerdict::Respond;
@@ -871,39 +1018,127 @@ struct AuthFilter::KeyWaits {
   struct Held {
     proxy::PendingRequest request;
     std::uint64_t waiter = 0;
+    std::shared_ptr<Worker> worker;  // the configuration the request started with
+    jwks::KeyWaiters* waiters = nullptr;
   };
-  std::unique_ptr<jwks::KeyWaiters> waiters;
+  // This worker's waiters on one key service (opened when a configuration first uses it).
+  struct ServiceWaiters {
+    std::shared_ptr<jwks::KeyService> service;
+    std::unique_ptr<jwks::KeyWaiters> waiters;  // null: libuv refused; requests never wait
+  };
+
+  uv_loop_t* loop = nullptr;
+  std::vector<ServiceWaiters> services;
   std::unordered_map<std::uint64_t, Held> held;  // by slot
   std::uint64_t next_slot = 1;
-};
-// ---- end remote keys ----
 
-AuthFilter::AuthFilter(std::shared_ptr<const AuthConfig> config, SecondsClock clock)
-    : worker_(std::make_unique<Worker>(std::move(config), std::move(clock))) {}
-
-AuthFilter::AuthFilter(std::shared_ptr<const AuthConfig> config, RemoteKeys* remote,
-                       uv_loop_t* loop, SecondsClock clock)
-    : AuthFilter(std::move(config), std::move(clock)) {
-  if (remote == nullptr) {
-    return;
-  }
-  waits_ = std::make_unique<KeyWaits>();
-  if (loop != nullptr) {
-    auto waiters = jwks::KeyWaiters::create(loop, remote->service());
+  jwks::KeyWaiters* waitersFor(const std::shared_ptr<jwks::KeyService>& service) {
+    for (const ServiceWaiters& entry : services) {
+      if (entry.service == service) {
+        return entry.waiters.get();
+      }
+    }
+    ServiceWaiters entry{service, nullptr};
+    auto waiters = jwks::KeyWaiters::create(loop, *service);
     if (waiters) {
-      waits_->waiters = std::move(*waiters);
+      entry.waiters = std::move(*waiters);
     } else {
       // Fail closed: requests that would wait are refused instead.
       proxy::logMessage(proxy::LogLevel::Error, "auth: remote keys: no key waits here: %s",
                         waiters.error().c_str());
     }
+    services.push_back(std::move(entry));
+    return services.back().waiters.get();
   }
-  worker_->setRemoteKeys(remote, waits_->waiters.get());
+};
+// ---- end remote keys ----
+
+AuthFilter::AuthFilter(std::shared_ptr<const AuthConfig> config, SecondsClock clock)
+    : AuthFilter(std::move(config), nullptr, nullptr, std::move(clock)) {}
+
+AuthFilter::AuthFilter(std::shared_ptr<const AuthConfig> config, RemoteKeys* remote,
+                       uv_loop_t* loop, SecondsClock clock)
+    : clock_(clock ? std::move(clock) : SecondsClock(wallClockSeconds)),
+      own_metrics_(std::make_unique<AuthMetrics>()),
+      metrics_(own_metrics_.get()) {
+  init(bindAuthConfig(std::move(config), remote), loop);
 }
 
-AuthFilter::~AuthFilter() = default;
+AuthFilter::AuthFilter(std::shared_ptr<AuthFilterGroup> group, uv_loop_t* loop, SecondsClock clock)
+    : clock_(clock ? std::move(clock) : SecondsClock(wallClockSeconds)), group_(std::move(group)) {
+  metrics_ = group_->registerFilter();
+  generation_ = group_->generation();
+  init(group_->current(), loop);
+}
+
+AuthFilter::~AuthFilter() {
+  if (!closed_ && group_) {
+    group_->unregisterFilter();
+  }
+}
+
+void AuthFilter::init(std::shared_ptr<const BoundAuthConfig> bound, uv_loop_t* loop) {
+  if (loop != nullptr) {
+    waits_ = std::make_unique<KeyWaits>();
+    waits_->loop = loop;
+  }
+  adopt(std::move(bound));
+}
+
+void AuthFilter::adopt(std::shared_ptr<const BoundAuthConfig> bound) {
+  // The new configuration gets a new Worker: a new verifier and an empty token cache.
+  std::vector<jwks::KeyWaiters*> waiters(bound->key_services.size(), nullptr);
+  if (waits_) {
+    for (std::size_t i = 0; i < waiters.size(); ++i) {
+      if (bound->key_services[i]) {
+        waiters[i] = waits_->waitersFor(bound->key_services[i]);
+      }
+    }
+  }
+  worker_ = std::make_shared<Worker>(std::move(bound), clock_, *metrics_);
+  worker_->setWaiters(std::move(waiters));
+  pruneWaiters();
+}
+
+void AuthFilter::followGroup() {
+  if (!group_) {
+    return;
+  }
+  const std::uint64_t generation = group_->generation();
+  if (generation == generation_) {
+    return;
+  }
+  generation_ = generation;
+  adopt(group_->current());
+}
+
+// Closes the waiters of services that neither the current configuration nor a suspended
+// request uses any more (a provider removed by a reload).
+void AuthFilter::pruneWaiters() {
+  if (!waits_) {
+    return;
+  }
+  auto& services = waits_->services;
+  for (auto it = services.begin(); it != services.end();) {
+    const auto& in_use = worker_->bound().key_services;
+    bool used = std::find(in_use.begin(), in_use.end(), it->service) != in_use.end();
+    for (const auto& [slot, held] : waits_->held) {
+      const auto& theirs = held.worker->bound().key_services;
+      used = used || std::find(theirs.begin(), theirs.end(), it->service) != theirs.end();
+    }
+    if (used) {
+      ++it;
+      continue;
+    }
+    if (it->waiters) {
+      it->waiters->close();
+    }
+    it = services.erase(it);
+  }
+}
 
 proxy::FilterVerdict AuthFilter::onRequest(proxy::RequestContext& request) {
+  followGroup();
   ContextRequest adapter(request);
   worker_->beginRun(true, false);
   const FilterVerdict verdict = worker_->decide(adapter);
@@ -917,19 +1152,19 @@ proxy::FilterVerdict AuthFilter::onRequest(proxy::RequestContext& request) {
 proxy::FilterVerdict AuthFilter::waitForKeys(proxy::RequestContext& request,
                                              FilterRequest& adapter) {
   const Worker::KeyWaitHint hint = worker_->keyWaitHint();
+  jwks::KeyWaiters* waiters = worker_->waitersFor(hint.provider);
   const std::uint64_t slot = waits_->next_slot++;
-  const jwks::WaitTicket ticket = waits_->waiters->wait(
-      static_cast<std::size_t>(hint.service), hint.epoch, [this, slot](jwks::WaitOutcome outcome) {
+  const jwks::WaitTicket ticket =
+      waiters->wait(0, hint.epoch, [this, slot](jwks::WaitOutcome outcome) {
         resumeAfterWait(slot, static_cast<std::uint8_t>(outcome));
       });
   if (ticket.state != jwks::WaitStart::Waiting) {
     // The fetch already ended, or this worker holds too many waits: decide now, for good.
-    --worker_->stats.requests;
     worker_->beginRun(false, ticket.state == jwks::WaitStart::AlreadyDone);
     return worker_->decide(adapter);
   }
-  ++worker_->stats.key_waits;
-  waits_->held[slot] = {request.suspend(), ticket.id};
+  metrics_->key_waits.add();
+  waits_->held[slot] = {request.suspend(), ticket.id, worker_, waiters};
   return FilterVerdict::Pending;
 }
 
@@ -939,15 +1174,19 @@ void AuthFilter::resumeAfterWait(std::uint64_t slot, std::uint8_t outcome) {
     return;
   }
   const proxy::PendingRequest pending = found->second.request;
+  const std::shared_ptr<Worker> worker = found->second.worker;
   waits_->held.erase(found);
   proxy::RequestContext* context = pending.context();
   if (context == nullptr || outcome == static_cast<std::uint8_t>(jwks::WaitOutcome::Cancelled)) {
     return;
   }
+  // Decided again with the configuration it started with, whatever came since.
   ContextRequest adapter(*context);
-  --worker_->stats.requests;
-  worker_->beginRun(false, outcome == static_cast<std::uint8_t>(jwks::WaitOutcome::FetchDone));
-  pending.resume(worker_->decide(adapter));
+  worker->beginRun(false, outcome == static_cast<std::uint8_t>(jwks::WaitOutcome::FetchDone));
+  pending.resume(worker->decide(adapter));
+  if (worker != worker_) {
+    pruneWaiters();
+  }
 }
 
 void AuthFilter::onCancelled(std::uint64_t pending_id) {
@@ -956,8 +1195,14 @@ void AuthFilter::onCancelled(std::uint64_t pending_id) {
   }
   for (auto it = waits_->held.begin(); it != waits_->held.end(); ++it) {
     if (it->second.request.id() == pending_id) {
-      waits_->waiters->cancel(it->second.waiter);
+      if (it->second.waiters != nullptr) {
+        it->second.waiters->cancel(it->second.waiter);
+      }
+      const bool old = it->second.worker != worker_;
       waits_->held.erase(it);
+      if (old) {
+        pruneWaiters();
+      }
       return;
     }
   }
@@ -965,6 +1210,7 @@ void AuthFilter::onCancelled(std::uint64_t pending_id) {
 // ---- end remote keys ----
 
 proxy::FilterVerdict AuthFilter::decide(FilterRequest& request) {
+  followGroup();
   worker_->beginRun(false, false);
   return worker_->decide(request);
 }
@@ -975,12 +1221,19 @@ void AuthFilter::close() {
   }
   closed_ = true;
   // ---- remote keys: every connection is closed by now; the waiters' handles go too ----
-  if (waits_ && waits_->waiters) {
-    waits_->waiters->close();
+  if (waits_) {
+    for (auto& entry : waits_->services) {
+      if (entry.waiters) {
+        entry.waiters->close();
+      }
+    }
     waits_->held.clear();
   }
   // ---- end remote keys ----
-  const AuthStats& s = worker_->stats;
+  if (group_) {
+    group_->unregisterFilter();
+  }
+  const AuthStats s = stats();
   const auto count = [](std::uint64_t value) { return static_cast<unsigned long long>(value); };
   proxy::logMessage(proxy::LogLevel::Info,
                     "auth: worker stats: requests=%llu passed=%llu refused=%llu reported=%llu "
@@ -990,17 +1243,72 @@ void AuthFilter::close() {
                     count(s.key_waits));
 }
 
-const AuthStats& AuthFilter::stats() const { return worker_->stats; }
+AuthStats AuthFilter::stats() const {
+  const AuthMetrics& m = *metrics_;
+  AuthStats s;
+  for (const auto& route : m.requests) {
+    const auto at = [&route](AuthOutcome outcome) {
+      return route[static_cast<std::size_t>(outcome)].value();
+    };
+    s.passed += at(AuthOutcome::Allowed) + at(AuthOutcome::Anonymous) + at(AuthOutcome::Open);
+    s.refused += at(AuthOutcome::Refused) + at(AuthOutcome::NoRoute);
+    s.reported += at(AuthOutcome::Reported);
+    s.anonymous += at(AuthOutcome::Anonymous);
+  }
+  s.requests = s.passed + s.refused + s.reported;
+  s.cache_hits = m.cache_hits.value();
+  s.verifications = m.cache_misses.value();
+  s.key_waits = m.key_waits.value();
+  for (std::size_t i = 0; i < s.refusals.size(); ++i) {
+    s.refusals[i] = m.refusal_kinds[i].value();
+  }
+  return s;
+}
+
+const AuthConfig& AuthFilter::config() const { return worker_->config(); }
 
 std::size_t AuthFilter::cachedTokens() const { return worker_->cachedTokens(); }
+
+std::shared_ptr<const BoundAuthConfig> bindAuthConfig(std::shared_ptr<const AuthConfig> config,
+                                                      RemoteKeys* remote) {
+  auto bound = std::make_shared<BoundAuthConfig>();
+  for (const Route& route : config->routes.routes()) {
+    bound->route_labels.push_back(routeLabels().intern(route.name));
+  }
+  for (std::size_t i = 0; i < config->providers.size(); ++i) {
+    bound->provider_labels.push_back(providerLabels().intern(config->providers[i]->name));
+    bound->key_services.push_back(
+        remote != nullptr ? remote->serviceFor(*config, static_cast<ProviderIndex>(i)) : nullptr);
+  }
+
+  // The subject is logged unless it is (inside) a secret claim.
+  const AuthSettings& settings = config->settings;
+  if (!settings.log_subject_claim.empty()) {
+    auto subject = verifier::ClaimPath::parse(settings.log_subject_claim);
+    bool secret = !subject;
+    for (const std::string& text : settings.secret_claims) {
+      auto path = verifier::ClaimPath::parse(text);
+      if (!subject || !path) {
+        secret = secret || text == settings.log_subject_claim;
+        continue;
+      }
+      const auto& inner = subject->segments();
+      const auto& outer = path->segments();
+      secret = secret || (outer.size() <= inner.size() &&
+                          std::equal(outer.begin(), outer.end(), inner.begin()));
+    }
+    if (!secret) {
+      bound->subject_claim = std::move(*subject);
+    }
+  }
+  bound->config = std::move(config);
+  return bound;
+}
 
 proxy::RequestFilterFactory makeAuthFilterFactory(std::shared_ptr<const AuthConfig> config,
                                                   RemoteKeys* remote) {
   return [config, remote](uv_loop_t* loop) -> std::unique_ptr<proxy::RequestFilter> {
-    if (remote != nullptr) {
-      return std::make_unique<AuthFilter>(config, remote, loop);
-    }
-    return std::make_unique<AuthFilter>(config);
+    return std::make_unique<AuthFilter>(config, remote, loop);
   };
 }
 

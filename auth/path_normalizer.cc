@@ -3,24 +3,13 @@
 
 #include <cstddef>
 
+#include "auth/ascii.h"
+
 namespace jwtgate::auth {
 
 namespace {
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // RFC 3986 section 2.3.
 bool isUnreserved(unsigned char c) {
@@ -37,8 +26,8 @@ bool appendEscape(std::string_view raw, std::size_t i, std::string& out, PathErr
     error = PathError::BadPercentEncoding;
     return false;
   }
-  const int high = hexValue(raw[i + 1]);
-  const int low = hexValue(raw[i + 2]);
+  const int high = hexDigitValue(raw[i + 1]);
+  const int low = hexDigitValue(raw[i + 2]);
   if (high < 0 || low < 0) {
     error = PathError::BadPercentEncoding;
     return false;

@@ -168,6 +168,9 @@ std::optional<std::string> compileGrants(const GrantSpec& spec, Requirement& req
     if (auto problem = addGrant(*list.values, list.match, sources, list.scopes, requirement)) {
       return problem;
     }
+    if (list.scopes) {
+      requirement.scope_grants = requirement.grants.size();
+    }
   }
   requirement.challenge_scopes = spec.scopes_all;
   requirement.challenge_scopes.insert(requirement.challenge_scopes.end(), spec.scopes_any.begin(),

@@ -74,6 +74,8 @@ struct Requirement {
   std::vector<ProviderIndex> providers;  // Resolved indices, never empty.
   // Every entry must be Ok (verifier::checkScopes); empty entries are not stored.
   std::vector<verifier::ScopeRequirement> grants;
+  // grants[0, scope_grants) are about scopes, the rest about roles (for refusal reasons).
+  std::size_t scope_grants = 0;
   // The scopes to name in a 403 challenge (scopes_all, then scopes_any).
   std::vector<std::string> challenge_scopes;
   // Claims that must be present or hold a value (verifier::checkClaims).

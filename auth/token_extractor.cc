@@ -106,19 +106,6 @@ LocationResult fromCookie(const TokenSource& source, std::span<const HeaderField
   return foundToken(token);
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Compares a raw parameter name, percent- and '+'-decoded on the fly, with `name`, so that
 // "access%5Ftoken" is recognised too.
 bool parameterNameEquals(std::string_view raw, std::string_view name) {
@@ -128,8 +115,8 @@ bool parameterNameEquals(std::string_view raw, std::string_view name) {
     if (c == '+') {
       c = ' ';
     } else if (c == '%' && i + 2 < raw.size()) {
-      const int high = hexValue(raw[i + 1]);
-      const int low = hexValue(raw[i + 2]);
+      const int high = hexDigitValue(raw[i + 1]);
+      const int low = hexDigitValue(raw[i + 2]);
       if (high >= 0 && low >= 0) {
         c = static_cast<char>(high * 16 + low);
         i += 2;

@@ -31,6 +31,8 @@ std::optional<std::uint32_t> parseDeltaSeconds(std::string_view text);
 struct LifetimeBounds {
   std::chrono::seconds minimum{300};
   std::chrono::seconds maximum{86400};
+
+  bool operator==(const LifetimeBounds&) const = default;
 };
 
 // The time the keys of a response may be used before they are stale: max-age minus the

@@ -28,6 +28,8 @@ struct FetchOptions {
   // Longer bodies fail the fetch (checked on the announced length and on every byte read).
   std::size_t max_body_bytes = 1024 * 1024;
   std::string accept = "application/json";
+
+  bool operator==(const FetchOptions&) const = default;
 };
 
 // Stable values: they label log lines.

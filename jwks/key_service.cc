@@ -2,6 +2,7 @@
 #include "jwks/key_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "jwks/discovery.h"
@@ -114,6 +115,15 @@ class RemoteProvider final : public KeySourceOwner {
     auto& counter =
         source.lastFetchFailed() ? keys_.counters().fetches_failed : keys_.counters().fetches_ok;
     counter.fetch_add(1, std::memory_order_relaxed);
+    const FetchOutcome outcome = source.lastOutcome();
+    keys_.counters().fetches[static_cast<std::size_t>(outcome)].fetch_add(
+        1, std::memory_order_relaxed);
+    if (outcome == FetchOutcome::Ok) {
+      const auto now = std::chrono::steady_clock::now().time_since_epoch();
+      keys_.counters().last_success_ms.store(
+          std::chrono::duration_cast<std::chrono::milliseconds>(now).count(),
+          std::memory_order_relaxed);
+    }
     keys_.setFetching(anyFetching());
     keys_.setAvailability(availability());
     keys_.completeFetch();

@@ -18,6 +18,25 @@ std::uint64_t toMs(std::chrono::milliseconds value) {
   return value.count() > 0 ? static_cast<std::uint64_t>(value.count()) : 0;
 }
 
+FetchOutcome outcomeOf(FetchErrorKind kind) {
+  switch (kind) {
+    case FetchErrorKind::Timeout:
+      return FetchOutcome::Timeout;
+    case FetchErrorKind::Tls:
+      return FetchOutcome::Tls;
+    case FetchErrorKind::TooLarge:
+      return FetchOutcome::TooLarge;
+    case FetchErrorKind::Refused:
+    case FetchErrorKind::Resolve:
+    case FetchErrorKind::Connect:
+    case FetchErrorKind::TooManyRedirects:
+    case FetchErrorKind::Transport:
+    case FetchErrorKind::Cancelled:
+      return FetchOutcome::NetworkError;
+  }
+  return FetchOutcome::NetworkError;
+}
+
 }  // namespace
 
 KeySource::KeySource(SourceSpec spec, const RemoteKeysSpec& provider, const SourceContext& context,
@@ -129,7 +148,7 @@ void KeySource::startDiscovery() {
       });
   if (!started) {
     stage_ = Stage::Idle;
-    fail("discovery", started.error().message);
+    fail(FetchOutcome::NetworkError, "discovery", started.error().message);
     return;
   }
   fetch_id_ = *started;
@@ -137,17 +156,18 @@ void KeySource::startDiscovery() {
 
 void KeySource::onDiscovery(FetchResult result) {
   if (!result) {
-    fail("discovery", std::string(toString(result.error().kind)) + ": " + result.error().message);
+    fail(outcomeOf(result.error().kind), "discovery",
+         std::string(toString(result.error().kind)) + ": " + result.error().message);
     return;
   }
   const FetchResponse& response = *result;
   if (response.status != 200) {
-    fail("discovery", "HTTP status " + std::to_string(response.status));
+    fail(FetchOutcome::HttpError, "discovery", "HTTP status " + std::to_string(response.status));
     return;
   }
   auto jwks_uri = jwksUriFromDiscovery(response.body, spec_.url, provider_.fetch.allow_insecure);
   if (!jwks_uri) {
-    fail("discovery", jwks_uri.error());
+    fail(FetchOutcome::Invalid, "discovery", jwks_uri.error());
     return;
   }
 
@@ -175,7 +195,7 @@ void KeySource::startJwks() {
   });
   if (!started) {
     stage_ = Stage::Idle;
-    fail("JWKS", started.error().message);
+    fail(FetchOutcome::NetworkError, "JWKS", started.error().message);
     return;
   }
   fetch_id_ = *started;
@@ -183,23 +203,25 @@ void KeySource::startJwks() {
 
 void KeySource::onJwks(FetchResult result) {
   if (!result) {
-    fail("JWKS", std::string(toString(result.error().kind)) + ": " + result.error().message);
+    fail(outcomeOf(result.error().kind), "JWKS",
+         std::string(toString(result.error().kind)) + ": " + result.error().message);
     return;
   }
   FetchResponse& response = *result;
   if (response.status != 200) {
-    fail("JWKS", "HTTP status " + std::to_string(response.status));
+    fail(FetchOutcome::HttpError, "JWKS", "HTTP status " + std::to_string(response.status));
     return;
   }
 
   // A document that does not parse, or parses to no usable key, never replaces the keys.
   auto keys = verifier::KeySet::fromJwks(response.body);
   if (!keys) {
-    fail("JWKS", "the document is not a valid JWKS: " + keys.error().message);
+    fail(FetchOutcome::Invalid, "JWKS",
+         "the document is not a valid JWKS: " + keys.error().message);
     return;
   }
   if (keys->size() == 0) {
-    fail("JWKS",
+    fail(FetchOutcome::Invalid, "JWKS",
          "the document has no usable key (" + std::to_string(keys->skipped()) + " skipped)");
     return;
   }
@@ -228,6 +250,7 @@ void KeySource::succeed(std::string body, const FetchResponse& response, std::si
   document_ = std::move(body);
   ever_had_keys_ = true;
   last_failed_ = false;
+  last_outcome_ = FetchOutcome::Ok;
   backoff_.reset();
   stage_ = Stage::Idle;
   ++attempts_;
@@ -238,10 +261,11 @@ void KeySource::succeed(std::string body, const FetchResponse& response, std::si
   finishFetch();
 }
 
-void KeySource::fail(std::string_view step, std::string_view reason) {
+void KeySource::fail(FetchOutcome outcome, std::string_view step, std::string_view reason) {
   stage_ = Stage::Idle;
   ++attempts_;
   last_failed_ = true;
+  last_outcome_ = outcome;
   if (spec_.kind == SourceKind::Discovery) {
     discovery_expires_ms_ = 0;
   }

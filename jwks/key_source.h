@@ -11,6 +11,7 @@
 
 #include "jwks/http_fetcher.h"
 #include "jwks/log_sink.h"
+#include "jwks/provider_keys.h"
 #include "jwks/remote_keys_spec.h"
 #include "jwks/retry_backoff.h"
 
@@ -64,6 +65,8 @@ class KeySource {
   // At least one fetch completed.
   bool settled() const { return attempts_ > 0; }
   bool lastFetchFailed() const { return last_failed_; }
+  // How the last completed fetch ended (Ok before any).
+  FetchOutcome lastOutcome() const { return last_outcome_; }
   // The last good JWKS text (empty without keys); it parsed to at least one key.
   const std::string& document() const { return document_; }
   // For logs: "https://host/path" (no query), the JWKS URL once known.
@@ -82,7 +85,7 @@ class KeySource {
   void onJwks(FetchResult result);
   void succeed(std::string body, const FetchResponse& response, std::size_t count,
                std::size_t skipped);
-  void fail(std::string_view step, std::string_view reason);
+  void fail(FetchOutcome outcome, std::string_view step, std::string_view reason);
   void finishFetch();
   void expire();
   void log(LogLevel level, const std::string& text) const;
@@ -106,6 +109,7 @@ class KeySource {
   std::uint64_t attempts_ = 0;
   bool ever_had_keys_ = false;
   bool last_failed_ = false;
+  FetchOutcome last_outcome_ = FetchOutcome::Ok;
 };
 
 }  // namespace jwtgate::jwks

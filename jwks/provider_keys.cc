@@ -34,6 +34,26 @@ std::string_view describe(KeyAvailability availability) {
   return "The keys of the token's issuer are unavailable";
 }
 
+std::string_view toString(FetchOutcome outcome) {
+  switch (outcome) {
+    case FetchOutcome::Ok:
+      return "ok";
+    case FetchOutcome::HttpError:
+      return "http_error";
+    case FetchOutcome::NetworkError:
+      return "network_error";
+    case FetchOutcome::Timeout:
+      return "timeout";
+    case FetchOutcome::Tls:
+      return "tls";
+    case FetchOutcome::TooLarge:
+      return "too_large";
+    case FetchOutcome::Invalid:
+      return "invalid";
+  }
+  return "invalid";
+}
+
 void ProviderKeys::publish(std::shared_ptr<const verifier::KeySet> keys,
                            KeyAvailability availability) {
   // The set first, then the state and version, so a reader that sees either sees the set.

@@ -3,8 +3,10 @@
 // key service's control thread, read by every worker without locks.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +30,22 @@ enum class KeyAvailability : std::uint8_t {
 
 // "loading", "fresh", "stale", "unavailable", "expired".
 std::string_view toString(KeyAvailability availability);
+
+// How one fetch of one source ended (both steps of a discovery count as one fetch). Stable
+// values: they label jwtgate_key_fetches_total{result}.
+enum class FetchOutcome : std::uint8_t {
+  Ok,            // A JWKS with at least one usable key arrived and was taken.
+  HttpError,     // The server answered with a status other than 200.
+  NetworkError,  // No answer: resolve, connect, transport, redirects, a refused URL.
+  Timeout,       // The connect or total timeout expired.
+  Tls,           // The TLS handshake failed (certificate, host name, protocol).
+  TooLarge,      // The body exceeded max_body_bytes.
+  Invalid,       // The document is not a usable JWKS (or discovery document).
+};
+inline constexpr std::size_t kFetchOutcomeCount = 7;
+
+// "ok", "http_error", "network_error", "timeout", "tls", "too_large", "invalid".
+std::string_view toString(FetchOutcome outcome);
 
 // A short description for a refusal of a provider without keys; safe to send to a client.
 std::string_view describe(KeyAvailability availability);
@@ -63,13 +81,16 @@ class ProviderKeys {
   std::uint64_t keysVersion() const { return keys_version_.load(std::memory_order_acquire); }
   RefetchGate& refetchGate() { return gate_; }
 
-  // Outcome counters, written by the control thread.
-  // TODO(metrics): export through the admin endpoint once it exists.
+  // Outcome counters, written by the control thread, read by metric scrapes.
   struct Counters {
     std::atomic<std::uint64_t> fetches_ok{0};      // a JWKS arrived and was taken
     std::atomic<std::uint64_t> fetches_failed{0};  // any step failed; the keys stayed
     std::atomic<std::uint64_t> refetches{0};       // unknown-kid refetches asked for
     std::atomic<std::uint64_t> expirations{0};     // the stale window ran out
+    // Fetches by FetchOutcome (Ok included).
+    std::array<std::atomic<std::uint64_t>, kFetchOutcomeCount> fetches{};
+    // steady_clock milliseconds of the last successful fetch; -1 before the first.
+    std::atomic<std::int64_t> last_success_ms{-1};
   };
   Counters& counters() { return counters_; }
   const Counters& counters() const { return counters_; }

@@ -24,6 +24,8 @@ enum class SourceKind : std::uint8_t {
 struct SourceSpec {
   SourceKind kind = SourceKind::JwksUri;
   std::string url;
+
+  bool operator==(const SourceSpec&) const = default;
 };
 
 inline constexpr std::chrono::seconds kDefaultStaleWindow{6 * 3600};
@@ -44,6 +46,8 @@ struct RefreshSettings {
   BackoffPolicy retry;
   // How long a request may wait for a fetch in flight (first keys or an unknown kid).
   std::chrono::milliseconds wait_timeout = kDefaultKeyWaitTimeout;
+
+  bool operator==(const RefreshSettings&) const = default;
 };
 
 struct RemoteKeysSpec {
@@ -55,6 +59,17 @@ struct RemoteKeysSpec {
   // Builds the provider's local keys (files, inline JWKS, PEM) afresh for every merge, since
   // a KeySet is consumed by KeySet::merge. Empty when the provider has none.
   std::function<Result<verifier::KeySet, verifier::KeyLoadError>()> local_keys;
+  // Stands for what local_keys builds (a digest of the key texts), so that two loads of a
+  // configuration can tell whether the local part changed; empty without local keys.
+  std::string local_keys_identity;
 };
+
+// Whether a reload may keep the provider's fetch state and keys: same name, sources, fetch
+// and refresh settings, and the same local keys.
+inline bool sameRemoteSettings(const RemoteKeysSpec& a, const RemoteKeysSpec& b) {
+  return a.provider == b.provider && a.sources == b.sources && a.fetch == b.fetch &&
+         a.refresh == b.refresh && a.local_keys_identity == b.local_keys_identity &&
+         static_cast<bool>(a.local_keys) == static_cast<bool>(b.local_keys);
+}
 
 }  // namespace jwtgate::jwks

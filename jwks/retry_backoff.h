@@ -11,6 +11,8 @@ namespace jwtgate::jwks {
 struct BackoffPolicy {
   std::chrono::milliseconds initial{1000};
   std::chrono::milliseconds maximum{300000};
+
+  bool operator==(const BackoffPolicy&) const = default;
 };
 
 // Not thread-safe: one per key source, used on the control thread.

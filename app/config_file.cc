@@ -24,7 +24,49 @@ struct Section {
   ConfigCheck (*read)(const YAML::Node& node, std::string_view file, Config& config);
 };
 
-constexpr std::array<Section, 0> kSections = {};
+ConfigCheck readLogLevelSection(const YAML::Node& node, std::string_view file, Config& config) {
+  return readLogLevel(node, file, config.ops);
+}
+
+ConfigCheck readAdminSection(const YAML::Node& node, std::string_view file, Config& config) {
+  return readAdmin(node, file, config.ops);
+}
+
+ConfigCheck readReloadSection(const YAML::Node& node, std::string_view file, Config& config) {
+  return readReload(node, file, config.ops);
+}
+
+constexpr std::array<Section, 3> kSections = {{
+    {"log_level", readLogLevelSection},
+    {"admin", readAdminSection},
+    {"reload", readReloadSection},
+}};
+
+// The access log's subject and secret claims are applied by the auth filter (which sees the
+// claims), so they travel in AuthSettings and reload with the rest of auth.
+std::shared_ptr<const auth::AuthConfig> withLogSettings(const auth::AuthConfig& parsed,
+                                                        const proxy::AccessLogSettings& log) {
+  auto config = std::make_shared<auth::AuthConfig>(parsed);
+  config->settings.log_subject_claim = log.subject_claim;
+  config->settings.secret_claims = log.secret_claims;
+  return config;
+}
+
+// Checks between sections: the admin listener must not take traffic's connections.
+ConfigCheck checkAcrossSections(const YAML::Node& root, std::string_view file,
+                                const Config& config) {
+  if (config.ops.admin_listen) {
+    if (auto conflict = adminListenConflict(*config.ops.admin_listen, config.proxy.listen)) {
+      if (const YAML::Node admin = root["admin"]) {
+        return proxy::configErrorAt(admin["listen"], file, std::move(*conflict));
+      }
+      const YAML::Node listen = root["listen"];
+      return proxy::configErrorAt(listen ? listen : root, file,
+                                  std::move(*conflict) + " (the default; set admin.listen)");
+    }
+  }
+  return std::nullopt;
+}
 
 // The keys allowed at the top level: the proxy's own (listen, upstream, ...) and one per
 // section.
@@ -68,6 +110,7 @@ Result<Config, ConfigError> readDocument(const YAML::Node& root, std::string_vie
   }
 
   Config config;
+  config.ops.admin_listen = defaultAdminListen();
   auto proxy_settings = proxy::parseProxySettings(root, file);
   if (!proxy_settings) {
     return makeError(proxy_settings.error());
@@ -87,6 +130,12 @@ Result<Config, ConfigError> readDocument(const YAML::Node& root, std::string_vie
     return makeError(auth_sections.error());
   }
   config.auth = std::move(auth_sections).value();
+  if (config.auth) {
+    config.auth = withLogSettings(*config.auth, config.proxy.access_log);
+  }
+  if (auto failed = checkAcrossSections(root, file, config)) {
+    return makeError(std::move(*failed));
+  }
   return config;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "app/ops_config_yaml.h"
 #include "auth/auth_config.h"
 #include "proxy/config_yaml.h"
 #include "proxy/proxy_config.h"
@@ -14,10 +15,12 @@
 
 namespace jwtgate::app {
 
-// Everything the configuration file sets. Sections added later (providers, routes, admin,
-// logging) get a member here and a reader in config_file.cc.
+// Everything the configuration file sets. A new section gets a member here and a reader in
+// config_file.cc.
 struct Config {
   proxy::ProxyConfig proxy;
+  // log_level, admin, reload (app/ops_config_yaml.h).
+  OpsSettings ops;
   // The auth, providers and routes sections (auth/auth_config_yaml.h); null only when the
   // file says `auth: off` (a file without routes is refused).
   std::shared_ptr<const auth::AuthConfig> auth;

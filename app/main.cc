@@ -32,10 +32,10 @@ int main(int argc, char** argv) {
   const Args rest(argv + 2, argv + argc);
 
   if (command == "serve") {
-    return jwtgate::app::runServe(rest);
+    return jwtgate::app::runServe(rest, JWTGATE_VERSION);
   }
   if (command == "--config" || command.starts_with("--config=")) {
-    return jwtgate::app::runServe(Args(argv + 1, argv + argc));
+    return jwtgate::app::runServe(Args(argv + 1, argv + argc), JWTGATE_VERSION);
   }
   if (command == "check-config") {
     return jwtgate::app::runCheckConfig(rest);

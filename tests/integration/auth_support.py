@@ -105,6 +105,7 @@ def example_text(keys, upstream, replacements=()):
     with open(EXAMPLE) as source:
         text = source.read()
     base = [("listen: 0.0.0.0:8080", "listen: 127.0.0.1:0"),
+            ("listen: 127.0.0.1:9901", "listen: 127.0.0.1:0"),
             ("upstream: 127.0.0.1:3000", "upstream: " + getattr(upstream, "address", upstream)),
             ("workers: auto", "workers: 1"),
             ("/etc/jwtgate/corp-jwks.json", keys.corp_jwks),

@@ -317,6 +317,18 @@ def proxy_config(upstream, listen="127.0.0.1:0", workers=1, limits=None, timeout
 # The real binary
 
 
+def without_default_admin_port(config):
+    """Tests run side by side, so a config that names no admin listener gets one on a free
+    port instead of the default 127.0.0.1:9901 (which a second test would find taken)."""
+    if isinstance(config, dict):
+        if "admin" in config:
+            return config
+        return dict(config, admin={"listen": "127.0.0.1:0"})
+    if re.search(r"^admin:", config, re.M):
+        return config
+    return config.rstrip("\n") + "\nadmin: {listen: 127.0.0.1:0}\n"
+
+
 class ProxyError(Exception):
     pass
 
@@ -332,6 +344,7 @@ class Proxy:
                  wrapper=()):
         self.dir = tempfile.mkdtemp(prefix="jwtgate-it-")
         self.config_path = os.path.join(self.dir, "jwtgate.yaml")
+        config = without_default_admin_port(config)
         text = config if isinstance(config, str) else to_yaml(config) + "\n"
         with open(self.config_path, "w") as out:
             out.write(text)

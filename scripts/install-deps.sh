@@ -8,7 +8,7 @@ build_packages=(
   libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp libcurl4-openssl-dev
 )
 test_packages=(
-  doctest-dev curl python3 python3-jwt python3-cryptography
+  doctest-dev curl python3 python3-jwt python3-cryptography python3-yaml
 )
 bench_packages=(
   libbenchmark-dev wrk haproxy nginx-light

@@ -176,7 +176,11 @@ void ConfigReloader::start(uv_loop_t* loop) {
 
 void ConfigReloader::onHangup() {
   observe::log(observe::Level::Info, "reload: SIGHUP received; reading %s", config_path_.c_str());
-  reload();
+  if (reload() == ReloadResult::Unchanged) {
+    // Asked for by hand: say that nothing was done, which a debug line would hide.
+    observe::log(observe::Level::Info, "reload: %s and its key files are unchanged",
+                 config_path_.c_str());
+  }
 }
 
 ReloadResult ConfigReloader::reload() {

@@ -223,7 +223,7 @@ int runDemo(const Args& args) {
   }
   const std::string& bound = server->boundAddresses().front();
   const int port = std::atoi(bound.substr(bound.rfind(':') + 1).c_str());
-  std::fprintf(stderr, "jwtgate: listening on %s (workers=%u)\n", bound.c_str(),
+  std::fprintf(stderr, "jwtgate: info: listening on %s (workers=%u)\n", bound.c_str(),
                server->workerCount());
 
   if (!options->check) {

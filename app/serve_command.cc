@@ -319,7 +319,7 @@ int runServe(const std::vector<std::string>& args, std::string_view version) {
   registerCollectors(service);
 
   for (const std::string& address : service.server->boundAddresses()) {
-    std::fprintf(stderr, "jwtgate: listening on %s (workers=%u)\n", address.c_str(),
+    std::fprintf(stderr, "jwtgate: info: listening on %s (workers=%u)\n", address.c_str(),
                  service.server->workerCount());
   }
   std::fflush(stderr);

@@ -23,6 +23,7 @@
 #include "auth/token_cache.h"
 #include "auth/token_extractor.h"
 #include "jwks/key_waiters.h"
+#include "observe/log.h"
 #include "proxy/log.h"
 #include "verifier/verifier.h"
 
@@ -518,8 +519,9 @@ FilterVerdict AuthFilter::Worker::decideOnce(FilterRequest& request) {
     // that cannot be forwarded, or a provider without keys: the operator must know.
     if (!outcome.header.empty() || outcome.refusal.refusal == Refusal::Unavailable) {
       logOutcome(proxy::LogLevel::Warn, "refused", route, outcome);
+    } else if (observe::enabled(observe::Level::Debug)) {
+      logOutcome(proxy::LogLevel::Debug, "refused", route, outcome);
     }
-    // TODO(logging): every other refusal belongs in a debug line once levels are configurable.
     decision_.provider = outcome.provider;
     return refuse(request, outcome.refusal, outcome.metric);
   }

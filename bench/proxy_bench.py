@@ -257,6 +257,8 @@ def jwtgate_config(bench, port=0, **extra):
         "workers": 1,
         "limits": {"max_connections": 20000, "max_idle_upstream": 64},
         "timeouts": {"client_idle": "300s", "request_header": "60s"},
+        # Like the nginx and HAProxy rows, which log nothing per request.
+        "access_log": {"output": "off"},
     }
     if not any(key in extra for key in ("auth", "providers", "routes")):
         config["auth"] = "off"  # jwtgate refuses a file without routes unless it says so

@@ -289,7 +289,7 @@ class UnreadStdoutProxy:
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         h.track(self)
-        self.port = self._port(r"jwtgate: listening on 127\.0\.0\.1:(\d+) \(workers=")
+        self.port = self._port(r"jwtgate: info: listening on 127\.0\.0\.1:(\d+) \(workers=")
         self.admin_port = self._port(r"admin listening on 127\.0\.0\.1:(\d+) ")
 
     def _port(self, pattern):

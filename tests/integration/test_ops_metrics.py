@@ -182,6 +182,37 @@ def scripted_requests_are_counted_exactly():
 
 
 @suite.case
+def debug_level_logs_each_refused_token_without_the_token():
+    keys = a.Keys()
+    upstream = h.Upstream(h.serve(h.echo))
+    config = config_for(keys, upstream)
+    config["log_level"] = "debug"
+    proxy = h.Proxy(config)
+    now = int(time.time())
+    expired = keys.corp(sub="late", iat=now - 7200, exp=now - 3600)
+    forged = forged_signature_token()
+    for token in (expired, forged):
+        response = a.request(proxy, "/api/x", [a.bearer(token)])
+        suite.equal("refused", response.status, 401)
+    def refused_lines():
+        return [line for line in list(proxy.stderr_lines) if "auth: refused" in line]
+
+    # Diagnostics come through a writer thread, a few milliseconds later.
+    h.wait_for(lambda: len(refused_lines()) >= 2, 5, interval=0.05)
+    time.sleep(0.1)
+    lines = refused_lines()
+    suite.equal("one debug line per refused token", len(lines), 2)
+    suite.check("at debug level, naming the route",
+                all(line.startswith("jwtgate: debug: auth: refused: route=api")
+                    for line in lines),
+                lines)
+    output = "\n".join(proxy.stderr_lines + proxy.stdout_lines)
+    for token in (expired, forged):
+        suite.check("no token bytes in any output", token.split(".")[2] not in output)
+    suite.equal("exits cleanly", proxy.stop(), 0)
+
+
+@suite.case
 def the_exposition_parser_is_strict():
     # The parser must refuse what a Prometheus server would refuse, or its acceptance of
     # jwtgate's output means nothing.

@@ -28,7 +28,7 @@ def listening_line_reports_the_bound_port():
     upstream = h.Upstream()
     proxy = h.Proxy(h.proxy_config(upstream))
     line = proxy.wait_stderr(r"listening on")
-    suite.check("line format", line is not None and line.startswith("jwtgate: listening on "
+    suite.check("line format", line is not None and line.startswith("jwtgate: info: listening on "
                                                                     "127.0.0.1:"), line)
     suite.check("a real port, not 0", proxy.port > 0, proxy.port)
     suite.equal("workers reported", proxy.listeners[0][2], 1)

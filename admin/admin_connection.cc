@@ -11,10 +11,6 @@
 namespace jwtgate::admin {
 namespace {
 
-// A client that does not read its responses: stop parsing its pipelined requests once this
-// much is queued, go on below the low mark.
-constexpr size_t kHighWater = 256 * 1024;
-constexpr size_t kLowWater = 64 * 1024;
 // After the last response: how long to drain input before closing, so the client reads the
 // response instead of a reset.
 constexpr uint64_t kLingerMs = 2'000;
@@ -62,6 +58,7 @@ void AdminConnection::start(uv_stream_t* listener) {
     return;
   }
   uv_tcp_nodelay(&tcp_, 1);
+  noteActivity();
 
   // A new connection gets the head timeout at once: an idle first request is a slow one.
   armTimer(TimerPurpose::Header, server_->options_.header_timeout_ms);
@@ -88,6 +85,22 @@ void AdminConnection::close() {
 void AdminConnection::detach() {
   server_ = nullptr;
   close();
+}
+
+bool AdminConnection::idle() const {
+  if (queued_bytes_ != 0) {
+    return false;
+  }
+  if (phase_ == Phase::Reading) {
+    return !write_blocked_ && head_bytes_ == 0 && input_.empty();
+  }
+  return phase_ == Phase::Finishing && shutdown_done_;
+}
+
+void AdminConnection::noteActivity() {
+  if (server_ != nullptr) {
+    last_activity_ = server_->nextActivity();
+  }
 }
 
 void AdminConnection::onHandleClosed(uv_handle_t* handle) noexcept {
@@ -119,6 +132,7 @@ void AdminConnection::handleRead(ssize_t nread, const char* data) {
   if (phase_ == Phase::Finishing) {
     return;  // input after the last request is drained unread
   }
+  noteActivity();
 
   // The first byte of the next request after a keep-alive pause starts its head timeout.
   if (timer_purpose_ == TimerPurpose::Idle && !write_blocked_) {
@@ -294,7 +308,11 @@ void AdminConnection::answerRequest() {
   }
 
   // A client that pipelines without reading must not make the queue grow without bound.
-  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > kHighWater) {
+  // Counted here are all bytes held, not libuv's write queue: that leaves out writes the
+  // kernel took at once, whose buffers live on until their callbacks on the next loop turn,
+  // so a whole read's worth of pipelined answers (megabytes, as much as the socket took)
+  // could pile up before the pause.
+  if (queued_bytes_ > server_->options_.max_queued_bytes) {
     write_blocked_ = true;
     armTimer(TimerPurpose::Idle, server_->options_.idle_timeout_ms);
   }
@@ -321,12 +339,18 @@ void AdminConnection::send(std::string bytes) {
   if (uv_write(&write->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, onWrite) != 0) {
     delete write;
     close();
+    return;
+  }
+  queued_bytes_ += write->bytes.size();
+  if (server_ != nullptr) {
+    server_->noteQueued(queued_bytes_);
   }
 }
 
 void AdminConnection::onWrite(uv_write_t* req, int status) noexcept {
   auto* write = static_cast<AdminWrite*>(req->data);
   AdminConnection* self = write->connection;
+  self->queued_bytes_ -= write->bytes.size();
   delete write;
   // Write callbacks run before the handle's close callback, so `self` is still alive.
   if (status != 0) {
@@ -337,10 +361,14 @@ void AdminConnection::onWrite(uv_write_t* req, int status) noexcept {
 }
 
 void AdminConnection::handleWriteDone() {
+  if (phase_ == Phase::Closed) {
+    return;
+  }
+  noteActivity();
   if (phase_ != Phase::Reading || !write_blocked_) {
     return;
   }
-  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) > kLowWater) {
+  if (queued_bytes_ > server_->options_.max_queued_bytes / 4) {
     return;
   }
   write_blocked_ = false;
@@ -379,6 +407,7 @@ void AdminConnection::handleShutdown(int status) {
     close();
     return;
   }
+  noteActivity();
   uint64_t stall = server_ != nullptr ? server_->options_.idle_timeout_ms : 0;
   armTimer(TimerPurpose::Linger, stall == 0 ? kLingerMs : std::min(stall, kLingerMs));
 }

@@ -31,6 +31,15 @@ class AdminConnection {
   // The server is closing: forget it, then close.
   void detach();
 
+  // Between requests: nothing being parsed, no response queued or being written (also after
+  // the last response, while lingering for the client's EOF). Such a connection may be
+  // closed to make room for a new one.
+  bool idle() const;
+
+  // When it last read or finished writing, on the server's activity clock: among idle
+  // connections, the smallest value has been idle the longest.
+  uint64_t lastActivity() const { return last_activity_; }
+
  private:
   enum class Phase : uint8_t {
     Reading,    // requests are parsed and answered
@@ -68,6 +77,7 @@ class AdminConnection {
   void handleTimer();
   void armTimer(TimerPurpose purpose, uint64_t timeout_ms);
   void updateReading();
+  void noteActivity();
 
   AdminServer* server_;  // null once detached or closed
   uv_tcp_t tcp_;
@@ -85,6 +95,8 @@ class AdminConnection {
   bool upgrade_ = false;   // the current request asked for a protocol upgrade
   bool in_parse_ = false;
   bool reading_ = false;
+  size_t queued_bytes_ = 0;     // response bytes held until their write callbacks
+  uint64_t last_activity_ = 0;
   bool write_blocked_ = false;  // the client does not read: parsing waits for the writes
   bool eof_ = false;
   bool shutdown_done_ = false;

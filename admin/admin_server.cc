@@ -18,6 +18,11 @@ namespace jwtgate::admin {
 namespace {
 
 constexpr int kBacklog = 128;
+// Kernel buffers of each admin connection (inherited from the listener; Linux doubles the
+// value). Fixed sizes turn off autotuning, which lets a client that stops reading make the
+// kernel hold megabytes of responses (or of its own pipelined requests) per connection.
+// Admin answers are small and their clients close by, so this costs no useful speed.
+constexpr int kSocketBuffer = 64 * 1024;
 
 std::string listenError(const proxy::ListenAddress& address, int uv_error) {
   std::string text = address.text.empty() ? proxy::formatAddress(address.address) : address.text;
@@ -32,8 +37,11 @@ Result<int, int> openAdminSocket(const proxy::ListenAddress& address) {
     return makeError(uv_translate_sys_error(errno));
   }
   int on = 1;
+  int buffer = kSocketBuffer;
   // SO_REUSEADDR only lets a restart bind past connections in TIME_WAIT.
   bool options_set = ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+                     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof(buffer)) == 0 &&
+                     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer)) == 0 &&
                      (address.address.ss_family != AF_INET6 ||
                       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == 0);
   if (!options_set ||
@@ -105,9 +113,11 @@ void AdminServer::onConnection(uv_stream_t* listener, int status) noexcept {
 void AdminServer::acceptOne() {
   auto* listener = reinterpret_cast<uv_stream_t*>(listener_);
 
-  // Beyond the cap: take the connection off the queue and close it at once, so a flood of
+  // At the cap an idle keep-alive connection gives way: otherwise a client holding every
+  // slot with a request now and then would lock the kubelet's probes out. Only when every
+  // connection is busy is the new one taken off the queue and closed at once, so a flood of
   // admin clients costs one handle each for a loop turn and nothing more.
-  if (connections_.size() >= options_.max_connections) {
+  if (connections_.size() >= options_.max_connections && !evictIdlest()) {
     auto* refused = new (std::nothrow) uv_tcp_t;
     if (refused == nullptr) {
       return;  // out of memory: the listener waits until an accept succeeds
@@ -124,6 +134,29 @@ void AdminServer::acceptOne() {
   }
   connections_.push_back(connection);
   connection->start(listener);  // on failure it closes, and forgets itself
+}
+
+// One pass over at most max_connections entries, only for an accept at the cap.
+bool AdminServer::evictIdlest() {
+  AdminConnection* idlest = nullptr;
+  for (AdminConnection* connection : connections_) {
+    if (connection->idle() &&
+        (idlest == nullptr || connection->lastActivity() < idlest->lastActivity())) {
+      idlest = connection;
+    }
+  }
+  if (idlest == nullptr) {
+    return false;
+  }
+  idlest->close();  // unregisters it at once, making room
+  return true;
+}
+
+void AdminServer::noteQueued(size_t bytes) {
+  // Only the loop thread writes; the atomic is for readers elsewhere.
+  if (bytes > peak_queued_bytes_.load(std::memory_order_relaxed)) {
+    peak_queued_bytes_.store(bytes, std::memory_order_relaxed);
+  }
 }
 
 void AdminServer::forget(AdminConnection* connection) {

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,7 +34,14 @@ struct AdminOptions {
   uint64_t header_timeout_ms = 5'000;  // from a request's first byte to the end of its head
   uint64_t idle_timeout_ms = 30'000;   // keep-alive idle, and a client not reading responses
   size_t max_header_bytes = 8 * 1024;  // request line + header fields; beyond -> 431
-  uint32_t max_connections = 64;       // beyond: accepted and closed at once
+  // At the cap a new connection takes the place of the one idle the longest (nothing being
+  // parsed, queued or written), so probes get through; with none idle it is accepted and
+  // closed at once.
+  uint32_t max_connections = 64;
+  // Response bytes one connection may hold for a client that does not read: past this,
+  // checked after each response, its requests wait until a quarter of it is left. A
+  // connection holds at most this plus one response.
+  size_t max_queued_bytes = 256 * 1024;
 };
 
 class AdminServer {
@@ -66,6 +74,10 @@ class AdminServer {
   // Loop thread only.
   size_t openConnections() const { return connections_.size(); }
 
+  // The most response bytes one connection has held at once (queued or being written)
+  // since start: the per-connection memory bound made visible. Any thread.
+  size_t peakQueuedBytes() const { return peak_queued_bytes_.load(std::memory_order_relaxed); }
+
  private:
   friend class AdminConnection;
 
@@ -73,7 +85,10 @@ class AdminServer {
 
   static void onConnection(uv_stream_t* server, int status) noexcept;
   void acceptOne();
+  bool evictIdlest();  // closes the connection idle the longest; false when none is idle
   void forget(AdminConnection* connection);  // a connection that closes itself
+  uint64_t nextActivity() { return ++activity_clock_; }  // orders connections' last activity
+  void noteQueued(size_t bytes);
 
   uv_loop_t* loop_;
   AdminHandlers handlers_;
@@ -81,6 +96,8 @@ class AdminServer {
   uv_tcp_t* listener_ = nullptr;  // heap: freed in its close callback, which may run after us
   std::string bound_address_;
   std::vector<AdminConnection*> connections_;  // capacity max_connections
+  uint64_t activity_clock_ = 0;
+  std::atomic<size_t> peak_queued_bytes_{0};
   bool closed_ = false;
 };
 

@@ -145,7 +145,11 @@ Result<Config, ConfigError> parseConfigText(std::string_view text, std::string_v
   // yaml-cpp reports syntax errors as exceptions; they stop here.
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    return readDocument(root, file_name);
+    auto config = readDocument(root, file_name);
+    if (config) {
+      config->source_text = std::string(text);
+    }
+    return config;
   } catch (const YAML::Exception& error) {
     int line = error.mark.line >= 0 ? error.mark.line + 1 : 0;
     return makeError(ConfigError{std::string(file_name), line, error.msg});

@@ -24,6 +24,9 @@ struct Config {
   // The auth, providers and routes sections (auth/auth_config_yaml.h); null only when the
   // file says `auth: off` (a file without routes is refused).
   std::shared_ptr<const auth::AuthConfig> auth;
+  // The bytes this was read from, so that a reload can tell whether the file changed since
+  // (reading the file again later could see a newer version than the one that runs).
+  std::string source_text;
 };
 
 // Reads and checks the file at `path`, which must be a regular file of at most

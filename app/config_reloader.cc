@@ -157,8 +157,7 @@ ConfigReloader::ConfigReloader(std::string config_path, Config running, ReloadTa
     : config_path_(std::move(config_path)), running_(std::move(running)), targets_(targets) {
   // The start-up load is the first successful one.
   last_success_seconds_.set(static_cast<int64_t>(nowSeconds()));
-  auto text = auth::readLocalFile(config_path_, auth::kMaxConfigFileBytes);
-  rememberFiles(running_, text ? std::move(text).value() : std::string());
+  rememberFiles(running_, running_.source_text);
 }
 
 ConfigReloader::~ConfigReloader() { close(); }
@@ -184,6 +183,16 @@ void ConfigReloader::onHangup() {
 }
 
 ReloadResult ConfigReloader::reload() {
+  // Fresh watches every time: a directory that was deleted and made again (rm -rf; mv) has
+  // a new inode, and the watch on the old one would stay silent for ever. Before reading,
+  // so that a change made while this reload reads is seen by the next one.
+  armWatchers(/*fresh=*/true);
+  const ReloadResult result = readAndApply();
+  armWatchers();  // the directories of key files the new configuration names
+  return result;
+}
+
+ReloadResult ConfigReloader::readAndApply() {
   auto text = auth::readLocalFile(config_path_, auth::kMaxConfigFileBytes);
   if (text && sameAsApplied(*text)) {
     observe::log(observe::Level::Debug, "reload: %s and its key files are unchanged",
@@ -249,7 +258,6 @@ ReloadResult ConfigReloader::apply(Config next, std::string text) {
   running_.proxy.access_log.subject_claim = next.proxy.access_log.subject_claim;
   running_.proxy.access_log.secret_claims = next.proxy.access_log.secret_claims;
   rememberFiles(next, std::move(text));
-  armWatchers();
   last_success_seconds_.set(static_cast<int64_t>(nowSeconds()));
 
   for (const std::string& key : restart) {
@@ -290,9 +298,12 @@ std::vector<std::string> ConfigReloader::watchedDirectories() const {
   return out;
 }
 
-void ConfigReloader::armWatchers() {
+void ConfigReloader::armWatchers(bool fresh) {
   if (loop_ == nullptr || closed_ || !running_.ops.watch) {
     return;
+  }
+  if (fresh) {
+    closeWatches();
   }
   std::map<std::string, std::set<std::string>> wanted;
   wanted[directoryOf(config_path_)].insert(baseNameOf(config_path_));
@@ -365,16 +376,20 @@ void ConfigReloader::onClosed(uv_handle_t* handle) noexcept {
   }
 }
 
-void ConfigReloader::close() {
-  if (closed_) {
-    return;
-  }
-  closed_ = true;
+void ConfigReloader::closeWatches() {
   for (auto& entry : watches_) {
     uv_fs_event_stop(&entry.second->handle);
     uv_close(reinterpret_cast<uv_handle_t*>(&entry.second->handle), onClosed);
   }
   watches_.clear();
+}
+
+void ConfigReloader::close() {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  closeWatches();
   if (debounce_ != nullptr) {
     uv_timer_stop(debounce_);
     uv_close(reinterpret_cast<uv_handle_t*>(debounce_), onClosed);

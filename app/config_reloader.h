@@ -97,7 +97,10 @@ class ConfigReloader {
   bool sameAsApplied(const std::string& text) const;
   ReloadResult apply(Config next, std::string text);
   void rememberFiles(const Config& config, std::string text);
-  void armWatchers();
+  ReloadResult readAndApply();
+  // Starts the watches the running config needs; `fresh` replaces those already running.
+  void armWatchers(bool fresh = false);
+  void closeWatches();
   void scheduleReload();
 
   static void onDirectoryEvent(uv_fs_event_t* handle, const char* name, int events,

@@ -115,6 +115,9 @@ RefusalReason reasonFor(verifier::Status status) {
   return RefusalReason::Other;
 }
 
+// TODO(metrics): label ids are never reclaimed, so a process whose reloads keep renaming
+// routes runs out of ids and counts new names as "other"; reclaiming needs every worker's
+// counters of a name to be retired first.
 observe::LabelTable& routeLabels() {
   static observe::LabelTable table(kMaxRouteLabels);
   return table;

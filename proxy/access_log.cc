@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cstring>
+#include <utility>
 
 #include "observe/json_line.h"
 
@@ -90,6 +91,69 @@ void appendQuery(std::string& out, std::string_view query, std::span<const std::
   }
 }
 
+bool isBase64UrlChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
+// Length of the run of base64url characters at the start of `text`.
+size_t base64UrlRun(std::string_view text) {
+  size_t n = 0;
+  while (n < text.size() && isBase64UrlChar(text[n])) {
+    ++n;
+  }
+  return n;
+}
+
+// The length of the compact JWS or JWE at the start of `text` ("eyJ" is a JSON object's
+// "{\"" in base64url, which every JOSE header is): a long first segment, a dot and a long
+// second one, then any further segments. 0 when `text` does not start with one.
+size_t tokenShapeAt(std::string_view text) {
+  constexpr size_t kMinSegment = 10;
+  if (!text.starts_with("eyJ")) {
+    return 0;
+  }
+  size_t length = base64UrlRun(text);
+  if (length < kMinSegment || length >= text.size() || text[length] != '.') {
+    return 0;
+  }
+  const size_t second = base64UrlRun(text.substr(length + 1));
+  if (second < kMinSegment) {
+    return 0;
+  }
+  length += 1 + second;
+  while (length < text.size() && text[length] == '.') {
+    length += 1 + base64UrlRun(text.substr(length + 1));
+  }
+  return length;
+}
+
+// Replaces every token-shaped run in out[from..] by "[redacted]": a token sent somewhere
+// jwtgate does not read credentials from (a path segment, another parameter) is still a
+// credential, and the log is no place for it.
+void maskTokenShapes(std::string& out, size_t from) {
+  size_t at = out.find("eyJ", from);
+  if (at == std::string::npos) {
+    return;
+  }
+  std::string masked(out, 0, from);
+  size_t copied = from;
+  while (at != std::string::npos) {
+    const bool boundary = at == from || !isBase64UrlChar(out[at - 1]);
+    const size_t length = boundary ? tokenShapeAt(std::string_view(out).substr(at)) : 0;
+    if (length == 0) {
+      at = out.find("eyJ", at + 1);
+      continue;
+    }
+    masked.append(out, copied, at - copied);
+    masked.append(kRedactedValue);
+    copied = at + length;
+    at = out.find("eyJ", copied);
+  }
+  masked.append(out, copied, std::string::npos);
+  out = std::move(masked);
+}
+
 }  // namespace
 
 void appendLoggedTarget(std::string& out, std::string_view target,
@@ -100,6 +164,7 @@ void appendLoggedTarget(std::string& out, std::string_view target,
   if (cut) {
     target = target.substr(0, kMaxLoggedTarget);
   }
+  const size_t start = out.size();
   size_t question = target.find('?');
   if (question == std::string_view::npos) {
     out.append(target);
@@ -107,6 +172,7 @@ void appendLoggedTarget(std::string& out, std::string_view target,
     out.append(target.substr(0, question + 1));
     appendQuery(out, target.substr(question + 1), redacted);
   }
+  maskTokenShapes(out, start);
   if (cut) {
     out.append(kEllipsis);
   }

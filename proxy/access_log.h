@@ -19,6 +19,8 @@ inline constexpr std::string_view kRedactedValue = "[redacted]";
 // percent- and '+'-decoding, equals one of `redacted` or of a built-in list of credential
 // names (access_token, token, jwt, api_key, password, code, ...), ASCII case-insensitively
 // (so it redacts at least what the auth filter reads as a token), replaced by "[redacted]".
+// Anything else shaped like a compact JWT ("eyJ<10+>.<10+>[.…]" between non-base64url
+// characters), in the path or any parameter, is replaced by "[redacted]" too.
 void appendLoggedTarget(std::string& out, std::string_view target,
                         std::span<const std::string> redacted);
 

@@ -322,6 +322,44 @@ TEST_SUITE("app/config_reloader") {
     CHECK(uv_loop_close(&loop) == 0);
   }
 
+  TEST_CASE("a watched directory that is replaced is watched again") {
+    TempDir dir;
+    const std::string keys = dir.file("keys.json");
+    TempDir::write(keys, jwks());
+    const std::string conf = dir.file("conf");
+    REQUIRE(::mkdir(conf.c_str(), 0700) == 0);
+    const std::string path = conf + "/jwtgate.yaml";
+    TempDir::write(path, configText(keys));
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    {
+      ConfigReloader reloader(path, loadOk(path), {});
+      reloader.start(&loop);
+      const auto reloaded = [&](int count) {
+        return metricsOf(reloader).find("result=\"ok\"} " + std::to_string(count) + "\n") !=
+               std::string::npos;
+      };
+
+      // The whole directory goes and a new one takes its name (a new inode).
+      const std::string staged = dir.file("conf.new");
+      REQUIRE(::mkdir(staged.c_str(), 0700) == 0);
+      TempDir::write(staged + "/jwtgate.yaml", configText(keys, "", "127.0.0.1:0", "/v2/"));
+      REQUIRE(std::system(("rm -rf '" + conf + "'").c_str()) == 0);
+      REQUIRE(std::rename(staged.c_str(), conf.c_str()) == 0);
+      runUntil(&loop, [&] { return reloaded(1); });
+      REQUIRE(reloaded(1));
+
+      // An edit in the new directory is still seen.
+      TempDir::write(conf + "/jwtgate.yaml.new", configText(keys, "", "127.0.0.1:0", "/v3/"));
+      REQUIRE(std::rename((conf + "/jwtgate.yaml.new").c_str(), path.c_str()) == 0);
+      runUntil(&loop, [&] { return reloaded(2); });
+      CHECK(reloaded(2));
+      reloader.close();
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+
   TEST_CASE("watch: false starts no watcher") {
     TempDir dir;
     const std::string keys = dir.file("keys.json");

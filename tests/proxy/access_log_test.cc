@@ -53,6 +53,33 @@ TEST_SUITE("proxy/access_log") {
     CHECK(logged("/p?page=2", {}) == "/p?page=2");
   }
 
+  TEST_CASE("anything shaped like a token is redacted wherever it is in the target") {
+    const std::string jwt =
+        "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz_-x";
+    struct Row {
+      std::string target;
+      std::string expected;
+    };
+    const Row rows[] = {
+        {"/q/" + jwt + "/x", "/q/[redacted]/x"},
+        {"/q?x=" + jwt, "/q?x=[redacted]"},
+        {"/q?" + jwt, "/q?[redacted]"},
+        {"/q?a=1;b=" + jwt + "&c=2", "/q?a=1;b=[redacted]&c=2"},
+        {"/" + jwt + "/" + jwt, "/[redacted]/[redacted]"},
+        // Two segments only (a JWS with its signature cut off) still look like a token.
+        {"/q/eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9", "/q/[redacted]"},
+        // Not tokens: no boundary before eyJ, short segments, no second segment.
+        {"/keyJarFileName.eyJsomethinglong", "/keyJarFileName.eyJsomethinglong"},
+        {"/eyJohn.smith.doc", "/eyJohn.smith.doc"},
+        {"/eyJabcdefghijkl", "/eyJabcdefghijkl"},
+        {"/eyJabcdefghijkl.short", "/eyJabcdefghijkl.short"},
+    };
+    for (const Row& row : rows) {
+      CAPTURE(row.target);
+      CHECK(logged(row.target, {}) == row.expected);
+    }
+  }
+
   TEST_CASE("long targets are cut at 2048 bytes with an ellipsis, redaction still applied") {
     std::string path = "/" + std::string(3000, 'a');
     std::string out = logged(path, {});

@@ -4,10 +4,12 @@
 #include <poll.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "admin/admin_reply.h"
 #include "admin_fixture.h"
 #include "raw_http_client.h"
 
@@ -28,6 +30,31 @@ AdminOptions shortTimeouts(uint64_t header_ms, uint64_t idle_ms) {
   options.header_timeout_ms = header_ms;
   options.idle_timeout_ms = idle_ms;
   return options;
+}
+
+// `count` keep-alive connections, each known to be registered by the answer it got, served
+// in order and left idle.
+std::vector<std::unique_ptr<RawClient>> openServed(AdminFixture& admin, int count) {
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < count; ++i) {
+    clients.push_back(std::make_unique<RawClient>(admin.port()));
+    REQUIRE(clients.back()->send(get("/healthz")));
+    REQUIRE(clients.back()->read());
+  }
+  return clients;
+}
+
+// `count` connections in the middle of a request head. Each sends a whole request and the
+// start of the next in one segment, so by the time its answer arrives the server has also
+// taken the partial head (both are parsed in the same loop callback).
+std::vector<std::unique_ptr<RawClient>> openBusy(AdminFixture& admin, int count) {
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < count; ++i) {
+    clients.push_back(std::make_unique<RawClient>(admin.port()));
+    REQUIRE(clients.back()->send(get("/healthz") + "GET /healthz HTTP/1.1\r\nHost: a"));
+    REQUIRE(clients.back()->read());
+  }
+  return clients;
 }
 
 TEST_SUITE("admin/connection") {
@@ -236,34 +263,101 @@ TEST_SUITE("admin/connection") {
     CHECK(client.closedByServer());
   }
 
-  TEST_CASE("connections beyond the cap are accepted and closed at once") {
-    AdminOptions options;
+  TEST_CASE("at the cap the connection idle the longest makes room for a new one") {
+    AdminFixture admin(shortTimeouts(60'000, 60'000));
+    AdminOptions defaults;
+    REQUIRE(defaults.max_connections == 64);
+
+    // 64 keep-alive connections, each registered (it got its answer) and now idle; the
+    // first was served first, so it has been idle the longest.
+    std::vector<std::unique_ptr<RawClient>> open = openServed(admin, 64);
+
+    // A probe beyond the cap is answered.
+    RawClient probe(admin.port());
+    REQUIRE(probe.send(get("/healthz")));
+    auto health = probe.read();
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    CHECK(health->body == R"({"status":"ok","workers":2})");
+
+    // The first connection was closed for it, without a response; every other one works.
+    CHECK(open.front()->closedByServer());
+    CHECK(open.front()->pending().empty());
+    for (size_t i = 1; i < open.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(open[i]->send(get("/readyz")));
+      auto response = open[i]->read();
+      REQUIRE(response);
+      CHECK(response->status == 200);
+    }
+    REQUIRE(probe.send(get("/readyz")));
+    REQUIRE(probe.read());
+  }
+
+  TEST_CASE("at the cap a busy connection is never closed for a new one") {
+    AdminFixture admin(shortTimeouts(60'000, 60'000));
+
+    // 63 connections in the middle of a request head, then one idle: the idle one has the
+    // latest activity, yet it is the one that gives way.
+    std::vector<std::unique_ptr<RawClient>> busy = openBusy(admin, 63);
+    std::vector<std::unique_ptr<RawClient>> idle = openServed(admin, 1);
+
+    RawClient probe(admin.port());
+    REQUIRE(probe.send(get("/healthz")));
+    auto health = probe.read();
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    CHECK(idle.front()->closedByServer());
+
+    // Every busy connection finishes its request and gets its answer.
+    for (size_t i = 0; i < busy.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(busy[i]->send("\r\n\r\n"));
+      auto response = busy[i]->read();
+      REQUIRE(response);
+      CHECK(response->status == 200);
+    }
+  }
+
+  TEST_CASE("with every connection busy, one beyond the cap is accepted and closed at once") {
+    AdminFixture admin(shortTimeouts(60'000, 60'000));
+    std::vector<std::unique_ptr<RawClient>> busy = openBusy(admin, 64);
+
+    RawClient refused(admin.port());
+    refused.send(get("/healthz"));
+    CHECK(refused.closedByServer());
+    CHECK(refused.pending().empty());
+
+    // None of the 64 was touched: each finishes its head and is answered.
+    for (size_t i = 0; i < busy.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(busy[i]->send("\r\n\r\n"));
+      auto response = busy[i]->read();
+      REQUIRE(response);
+      CHECK(response->status == 200);
+    }
+
+    // Now all 64 are idle, so a new client is served at once.
+    RawClient next(admin.port());
+    REQUIRE(next.send(get("/healthz")));
+    auto served = next.read();
+    REQUIRE(served);
+    CHECK(served->status == 200);
+  }
+
+  TEST_CASE("a smaller cap is honoured the same way") {
+    AdminOptions options = shortTimeouts(60'000, 60'000);
     options.max_connections = 3;
     AdminFixture admin(options);
-
-    // Three connections, each known to be registered by the answer it got.
-    std::vector<std::unique_ptr<RawClient>> open;
-    for (int i = 0; i < 3; ++i) {
-      open.push_back(std::make_unique<RawClient>(admin.port()));
-      REQUIRE(open.back()->send(get("/healthz")));
-      REQUIRE(open.back()->read());
-    }
+    std::vector<std::unique_ptr<RawClient>> busy = openBusy(admin, 3);
 
     RawClient refused(admin.port());
     refused.send(get("/healthz"));
     CHECK(refused.closedByServer());
 
-    // The three still work.
-    for (auto& client : open) {
-      REQUIRE(client->send(get("/readyz")));
-      auto response = client->read();
-      REQUIRE(response);
-      CHECK(response->status == 200);
-    }
-
     // Once one leaves, a new client is served again (the server sees the close a moment
     // later, so a bounded number of attempts).
-    open.front()->closeNow();
+    busy.front()->closeNow();
     bool served = false;
     for (int attempt = 0; attempt < 200 && !served; ++attempt) {
       RawClient next(admin.port());
@@ -345,6 +439,45 @@ TEST_SUITE("admin/connection") {
     }
     sender.join();
     CHECK(answered == kRequests);
+  }
+
+  TEST_CASE("a client that never reads makes a connection hold at most the limit and one "
+            "response") {
+    // The socket takes far more than the limit at once on loopback: the count must include
+    // responses the kernel took whose buffers wait for their write callbacks.
+    std::string text(40 * 1024, 'm');
+    text.back() = '\n';
+    AdminOptions options;
+    options.max_queued_bytes = 64 * 1024;
+    AdminFixture admin(options, AF_INET, text);
+    RawClient client(admin.port());
+
+    // One segment of pipelined requests is parsed in one go unless the limit stops it.
+    constexpr int kRequests = 100;
+    std::string batch;
+    for (int i = 0; i < kRequests; ++i) {
+      batch += get("/metrics");
+    }
+    REQUIRE(client.send(batch));
+    AdminHandlers serving;
+    serving.metrics = [&text] { return text; };
+    size_t response_size =
+        serializeReply(routeAdminRequest("GET", "/metrics", serving), false, false).size();
+    REQUIRE(response_size > text.size());
+    for (int i = 0; i < kRequests; ++i) {
+      auto response = client.read();
+      REQUIRE(response);
+      CAPTURE(i);
+      CHECK(response->status == 200);
+      CHECK(response->body == text);
+    }
+    CHECK(admin.metrics_calls.load() == kRequests);
+
+    // The pause was reached, and it held: never more than the limit plus the response that
+    // crossed it.
+    size_t peak = admin.peakQueuedBytes();
+    CHECK(peak > options.max_queued_bytes);
+    CHECK(peak <= options.max_queued_bytes + response_size);
   }
 }
 

@@ -75,6 +75,11 @@ class AdminFixture {
     CHECK(uv_loop_close(&loop_) == 0);
   }
 
+  // The server's per-connection peak of held response bytes; still answers after stop().
+  size_t peakQueuedBytes() const {
+    return server_ != nullptr ? server_->peakQueuedBytes() : final_peak_queued_bytes_;
+  }
+
   uint16_t port() const { return port_; }
   const std::string& bound() const { return bound_; }
 
@@ -107,6 +112,7 @@ class AdminFixture {
     auto* self = static_cast<AdminFixture*>(async->data);
     self->server_->close();
     self->server_->close();
+    self->final_peak_queued_bytes_ = self->server_->peakQueuedBytes();
     self->server_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
   }
@@ -117,6 +123,7 @@ class AdminFixture {
   std::unique_ptr<AdminServer> server_;
   std::string bound_;
   uint16_t port_ = 0;
+  size_t final_peak_queued_bytes_ = 0;
   std::thread thread_;
 };
 

@@ -1943,6 +1943,9 @@ bool RequestContext::setTarget(std::string_view target) {
 }
 
 void RequestContext::note(const FilterNote& note) {
+  if (connection_.worker_.accessLog() == nullptr) {
+    return;  // only the access line reads the notes
+  }
   connection_.note_route_.assign(note.route);
   connection_.note_provider_.assign(note.provider);
   connection_.note_subject_.assign(note.subject);

@@ -483,8 +483,16 @@ def sanity_check(bench, row, port):
             raise RuntimeError(f"{label} got {response.status}, not 401")
 
 
+def move_to_cpu(service, cpu):
+    """Re-pins every thread of the service's processes (taskset -a) to `cpu`."""
+    for pid in harness._descendants(service.pid):
+        subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], capture_output=True,
+                       check=True, timeout=10)
+
+
 def measure_once(bench, row, service, port, repeat):
-    """One wrk run at full concurrency (with the proxy's CPU time), then one at -c1."""
+    """One wrk run at full concurrency (with the proxy's CPU time), then two at -c1: with the
+    proxy on its own CPU, and with the proxy moved beside wrk and the upstream."""
     run_wrk(bench, port, bench.warmup, row)
     before = harness.cpu_ticks(service.pid) if service else 0
     result, _ = run_wrk(bench, port, bench.duration, row)
@@ -499,10 +507,24 @@ def measure_once(bench, row, service, port, repeat):
     single, _ = run_wrk(bench, port, bench.single_duration, row, 1)
     result["p50_c1"] = single.get("p50")
     result["p99_c1"] = single.get("p99")
+
+    # The split placement gives the proxied path four cross-CPU wake-ups per request that the
+    # direct path (wrk and upstream on one CPU) never has. On one CPU both paths pay the same
+    # scheduling, so the difference is what the proxy itself adds.
+    result["p50_c1_one_cpu"] = result["p50_c1"] if bench.pin else None
+    if bench.pin and service:
+        move_to_cpu(service, LOAD_CPU)
+        try:
+            local, _ = run_wrk(bench, port, bench.single_duration, row, 1)
+        finally:
+            move_to_cpu(service, PROXY_CPU)
+        result["p50_c1_one_cpu"] = local.get("p50")
     result["rss_kb"] = harness.rss_kb(service.pid) if service else None
     log(f"  {row.name} run {repeat + 1}: {result['rps']:.0f} req/s, "
         f"p50 {result.get('p50', 0):.0f} us, CPU {result['cpu_us_per_req'] or 0:.2f} us/req, "
-        f"p50 at -c1 {single.get('p50', 0):.0f} us, RSS {(result['rss_kb'] or 0) / 1024:.1f} MiB")
+        f"p50 at -c1 {single.get('p50', 0):.0f} us "
+        f"({result['p50_c1_one_cpu'] or 0:.0f} us on one CPU), "
+        f"RSS {(result['rss_kb'] or 0) / 1024:.1f} MiB")
     return result
 
 
@@ -545,7 +567,7 @@ def measure_load(bench, rows):
 
 def summarize(runs):
     keys = ["rps", "p50", "p90", "p99", "cpu_us_per_req", "requests", "errors", "non2xx",
-            "p50_c1", "p99_c1", "rss_kb"]
+            "p50_c1", "p99_c1", "p50_c1_one_cpu", "rss_kb"]
     out = {}
     for key in keys:
         values = [run[key] for run in runs if run.get(key) is not None]
@@ -712,7 +734,7 @@ def table_lines(bench, results):
     direct = results.get("direct")
     header = f"{'row':<18}{'req/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}" \
              f"{'CPU us/req':>12}{'added p50':>11}{'c1 p50':>9}{'c1 p99':>9}{'c1 added':>10}" \
-             f"{'RSS MiB':>9}"
+             f"{'1cpu p50':>10}{'1cpu add':>10}{'RSS MiB':>9}"
     lines = [header, "-" * len(header)]
     for row in bench.rows:
         res = results.get(row.name)
@@ -722,12 +744,15 @@ def table_lines(bench, results):
         proxied = direct and row.name != "direct"
         added = res["p50"] - direct["p50"] if proxied else None
         added_c1 = res["p50_c1"] - direct["p50_c1"] if proxied else None
+        one_cpu = res.get("p50_c1_one_cpu")
+        added_one_cpu = (one_cpu - direct["p50_c1_one_cpu"]
+                         if proxied and one_cpu is not None else None)
         rss = res["rss_kb"] / 1024 if res.get("rss_kb") else None
         lines.append(f"{row.name:<18}{fmt(res['rps']):>10}{fmt(res['p50']):>9}"
                      f"{fmt(res['p90']):>9}{fmt(res['p99']):>9}"
                      f"{fmt(res['cpu_us_per_req'], 2):>12}{fmt(added, 0):>11}"
                      f"{fmt(res['p50_c1']):>9}{fmt(res['p99_c1']):>9}{fmt(added_c1, 0):>10}"
-                     f"{fmt(rss, 1):>9}")
+                     f"{fmt(one_cpu):>10}{fmt(added_one_cpu, 0):>10}{fmt(rss, 1):>9}")
     return lines
 
 
@@ -752,7 +777,11 @@ def engine_target_lines(bench, results):
                                     mine["rps"] / results[reference.name]["rps"],
                                     TARGET_THROUGHPUT_RATIO, "higher"))
         if direct:
-            for label, key in ((f"-c{bench.connections}", "p50"), ("-c1", "p50_c1")):
+            for label, key in ((f"-c{bench.connections}", "p50"),
+                               (f"-c1, proxy on CPU {PROXY_CPU}", "p50_c1"),
+                               ("-c1, all on one CPU", "p50_c1_one_cpu")):
+                if mine.get(key) is None or direct.get(key) is None:
+                    continue
                 added = mine[key] - direct[key]
                 lines.append(f"  added p50 at {label}: {added:.0f} us "
                              f"(target < {TARGET_ADDED_P50_US:.0f} us) "

@@ -22,9 +22,10 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && /build/jwtgate version
 
 FROM debian:12-slim
-# The libraries `ldd jwtgate` lists, by their Debian 12 package: libcurl4 (remote keys; it
-# brings nghttp2, libssh2, krb5, ldap, ...), libssl3 (libcrypto), libsimdjson14, libuv1,
-# libyaml-cpp0.7. libstdc++6, libgcc-s1 and libc6 are already in the base image.
+# The libraries `ldd jwtgate` lists, by their Debian 12 package: libssl3 (libcrypto),
+# libsimdjson14, libuv1, libyaml-cpp0.7; libstdc++6, libgcc-s1 and libc6 are already in the
+# base image. Plus libcurl4, which ldd does not list: jwtgate loads libcurl.so.4 at run time
+# when a remote key provider is configured (it brings nghttp2, libssh2, krb5, ldap, ...).
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
       libcurl4 libssl3 libsimdjson14 libuv1 libyaml-cpp0.7 \

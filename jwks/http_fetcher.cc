@@ -2,14 +2,13 @@
 // loop tells curl what happened. Completions are read after every curl call-out returns.
 #include "jwks/http_fetcher.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+
+#include "jwks/curl_library.h"
 
 namespace jwtgate::jwks {
 namespace {
@@ -44,12 +43,8 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
-bool curlReady() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_FAILED_INIT;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  return result == CURLE_OK;
-}
+// libcurl is mapped on the first call, so only a process with a remote provider pays for it.
+bool curlReady() { return curlLibrary().ok(); }
 
 FetchErrorKind classify(CURLcode code, bool too_large) {
   switch (code) {
@@ -180,6 +175,7 @@ class HttpFetcher::Impl {
   void releaseIfDone();
 
   uv_loop_t* loop_;
+  const CurlLibrary* curl_ = nullptr;  // the process-wide table, set by a successful init()
   CURLM* multi_ = nullptr;
   uv_timer_t timer_;
   bool timer_open_ = false;
@@ -191,19 +187,21 @@ class HttpFetcher::Impl {
 };
 
 bool HttpFetcher::Impl::init(std::string* error) {
+  // Fails closed: without libcurl no fetcher, so a remote provider cannot start.
   if (!curlReady()) {
-    *error = "libcurl global initialisation failed";
+    *error = curlLibrary().error();
     return false;
   }
-  multi_ = curl_multi_init();
+  curl_ = &curlLibrary().value();
+  multi_ = curl_->multi_init();
   if (multi_ == nullptr) {
     *error = "curl_multi_init failed";
     return false;
   }
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Impl::onSocket);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Impl::onCurlTimer);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_->multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Impl::onSocket);
+  curl_->multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_->multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Impl::onCurlTimer);
+  curl_->multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
 
   int rc = uv_timer_init(loop_, &timer_);
   if (rc != 0) {
@@ -223,34 +221,35 @@ bool HttpFetcher::Impl::configure(Transfer& transfer, const std::string& url,
   bool ok = true;
   auto set = [&ok](CURLcode code) { ok = ok && code == CURLE_OK; };
 
-  set(curl_easy_setopt(easy, CURLOPT_URL, url.c_str()));
+  set(curl_->easy_setopt(easy, CURLOPT_URL, url.c_str()));
   // Never file://, ftp:// and the rest, neither at first nor through a redirect.
-  set(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocols));
-  set(curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols));
-  set(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L));
-  set(curl_easy_setopt(easy, CURLOPT_MAXREDIRS, options.max_redirects));
-  set(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L));
-  set(curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L));
+  set(curl_->easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocols));
+  set(curl_->easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols));
+  set(curl_->easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L));
+  set(curl_->easy_setopt(easy, CURLOPT_MAXREDIRS, options.max_redirects));
+  set(curl_->easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L));
+  set(curl_->easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L));
   if (!options.ca_file.empty()) {
-    set(curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_file.c_str()));
+    set(curl_->easy_setopt(easy, CURLOPT_CAINFO, options.ca_file.c_str()));
   }
-  set(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                       static_cast<long>(options.connect_timeout.count())));
-  set(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count())));
-  set(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
-                       static_cast<curl_off_t>(options.max_body_bytes)));
+  set(curl_->easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(options.connect_timeout.count())));
+  set(curl_->easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                         static_cast<long>(options.total_timeout.count())));
+  set(curl_->easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
+                         static_cast<curl_off_t>(options.max_body_bytes)));
   // HTTP/2 over TLS when the server offers it; HTTP/1.1 for plain http.
-  set(curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)));
-  set(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
+  set(curl_->easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS)));
+  set(curl_->easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
   // Compressed bodies are decoded before onBody counts them, so the cap holds for both.
-  set(curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, ""));
-  set(curl_easy_setopt(easy, CURLOPT_USERAGENT, "jwtgate"));
-  set(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error));
-  set(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::onBody));
-  set(curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer));
-  set(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::onHeader));
-  set(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer));
-  set(curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer));
+  set(curl_->easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, ""));
+  set(curl_->easy_setopt(easy, CURLOPT_USERAGENT, "jwtgate"));
+  set(curl_->easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error));
+  set(curl_->easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::onBody));
+  set(curl_->easy_setopt(easy, CURLOPT_WRITEDATA, &transfer));
+  set(curl_->easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::onHeader));
+  set(curl_->easy_setopt(easy, CURLOPT_HEADERDATA, &transfer));
+  set(curl_->easy_setopt(easy, CURLOPT_PRIVATE, &transfer));
   return ok;
 }
 
@@ -276,13 +275,13 @@ Result<std::uint64_t, FetchFailure> HttpFetcher::Impl::start(std::string_view ur
   transfer->id = next_id_++;
   transfer->callback = std::move(callback);
   transfer->max_body_bytes = options.max_body_bytes;
-  transfer->easy = curl_easy_init();
+  transfer->easy = curl_->easy_init();
   if (transfer->easy == nullptr) {
     return makeError(FetchFailure{FetchErrorKind::Transport, "curl_easy_init failed"});
   }
   if (!configure(*transfer, std::string(url), options) ||
-      curl_multi_add_handle(multi_, transfer->easy) != CURLM_OK) {
-    curl_easy_cleanup(transfer->easy);
+      curl_->multi_add_handle(multi_, transfer->easy) != CURLM_OK) {
+    curl_->easy_cleanup(transfer->easy);
     return makeError(FetchFailure{FetchErrorKind::Transport, "libcurl refused the options"});
   }
 
@@ -298,8 +297,8 @@ void HttpFetcher::Impl::cancel(std::uint64_t id) {
   }
   std::unique_ptr<Transfer> transfer = std::move(found->second);
   transfers_.erase(found);
-  curl_multi_remove_handle(multi_, transfer->easy);
-  curl_easy_cleanup(transfer->easy);
+  curl_->multi_remove_handle(multi_, transfer->easy);
+  curl_->easy_cleanup(transfer->easy);
 }
 
 void HttpFetcher::Impl::close() {
@@ -315,8 +314,8 @@ void HttpFetcher::Impl::close() {
   }
   transfers_.clear();
   for (auto& transfer : cancelled) {
-    curl_multi_remove_handle(multi_, transfer->easy);
-    curl_easy_cleanup(transfer->easy);
+    curl_->multi_remove_handle(multi_, transfer->easy);
+    curl_->easy_cleanup(transfer->easy);
     transfer->easy = nullptr;
   }
   for (auto& transfer : cancelled) {
@@ -331,7 +330,7 @@ void HttpFetcher::Impl::close() {
   }
   watches_.clear();
   if (multi_ != nullptr) {
-    curl_multi_cleanup(multi_);
+    curl_->multi_cleanup(multi_);
     multi_ = nullptr;
   }
   if (timer_open_) {
@@ -379,7 +378,7 @@ void HttpFetcher::Impl::watchSocket(curl_socket_t fd, int what, SocketWatch* wat
     ++open_handles_;
     watch = fresh.release();
     watches_.insert(watch);
-    curl_multi_assign(multi_, fd, watch);
+    curl_->multi_assign(multi_, fd, watch);
   }
 
   int events = 0;
@@ -396,7 +395,7 @@ void HttpFetcher::Impl::unwatchSocket(curl_socket_t fd, SocketWatch* watch) {
   if (watch == nullptr) {
     return;
   }
-  curl_multi_assign(multi_, fd, nullptr);
+  curl_->multi_assign(multi_, fd, nullptr);
   watches_.erase(watch);
   uv_close(reinterpret_cast<uv_handle_t*>(&watch->poll), &Impl::onWatchClosed);
 }
@@ -438,7 +437,7 @@ void HttpFetcher::Impl::socketAction(curl_socket_t fd, int flags) {
     return;
   }
   int running = 0;
-  curl_multi_socket_action(multi_, fd, flags, &running);
+  curl_->multi_socket_action(multi_, fd, flags, &running);
   finishCompleted();
 }
 
@@ -446,7 +445,7 @@ void HttpFetcher::Impl::finishCompleted() {
   // A callback may cancel other fetches or close the fetcher: re-check after each one.
   while (!closing_) {
     int left = 0;
-    CURLMsg* message = curl_multi_info_read(multi_, &left);
+    CURLMsg* message = curl_->multi_info_read(multi_, &left);
     if (message == nullptr) {
       return;
     }
@@ -458,11 +457,11 @@ void HttpFetcher::Impl::finishCompleted() {
 
 void HttpFetcher::Impl::finish(CURL* easy, CURLcode code) {
   char* private_data = nullptr;
-  curl_easy_getinfo(easy, CURLINFO_PRIVATE, &private_data);
+  curl_->easy_getinfo(easy, CURLINFO_PRIVATE, &private_data);
   auto* raw = reinterpret_cast<Transfer*>(private_data);
   auto found = raw == nullptr ? transfers_.end() : transfers_.find(raw->id);
   if (found == transfers_.end()) {
-    curl_multi_remove_handle(multi_, easy);
+    curl_->multi_remove_handle(multi_, easy);
     return;
   }
   std::unique_ptr<Transfer> transfer = std::move(found->second);
@@ -470,12 +469,12 @@ void HttpFetcher::Impl::finish(CURL* easy, CURLcode code) {
 
   long status = 0;
   char* final_url = nullptr;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &final_url);
+  curl_->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_->easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &final_url);
   transfer->response.status = status;
   transfer->response.url = final_url != nullptr ? final_url : "";
-  curl_multi_remove_handle(multi_, easy);
-  curl_easy_cleanup(easy);
+  curl_->multi_remove_handle(multi_, easy);
+  curl_->easy_cleanup(easy);
   transfer->easy = nullptr;
 
   FetchCallback callback = std::move(transfer->callback);
@@ -483,7 +482,7 @@ void HttpFetcher::Impl::finish(CURL* easy, CURLcode code) {
     return;
   }
   if (code != CURLE_OK) {
-    std::string message = curl_easy_strerror(code);
+    std::string message = curl_->easy_strerror(code);
     if (transfer->error[0] != '\0') {
       message += ": ";
       message += transfer->error;
@@ -597,7 +596,7 @@ bool HttpFetcher::http2Available() {
   if (!curlReady()) {
     return false;
   }
-  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  const curl_version_info_data* info = curlLibrary()->version_info(CURLVERSION_NOW);
   return info != nullptr && (info->features & CURL_VERSION_HTTP2) != 0;
 }
 

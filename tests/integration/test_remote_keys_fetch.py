@@ -157,6 +157,7 @@ def wait_for_keys_fails_start_after_its_timeout():
     upstream = h.Upstream()
     config = rk.jwtgate_config(upstream, {"idp": settings_for(f"http://{broken.address}/jwks",
                                                                allow_insecure=True)})
+    config["admin"] = {"listen": "127.0.0.1:0"}  # not the default port, which may be taken
     work = tempfile.mkdtemp(prefix="jwtgate-it-")
     path = os.path.join(work, "jwtgate.yaml")
     with open(path, "w") as out:

@@ -2,6 +2,7 @@
 #include "jwks/cache_control.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace jwtgate::jwks {
 namespace {
@@ -126,6 +127,82 @@ class DirectiveReader {
   size_t pos_ = 0;
 };
 
+// A cursor over an HTTP-date: every piece must be exactly where the format puts it.
+class DateReader {
+ public:
+  explicit DateReader(std::string_view text) : text_(text) {}
+
+  bool literal(std::string_view expected) {
+    if (text_.substr(pos_, expected.size()) != expected) {
+      return false;
+    }
+    pos_ += expected.size();
+    return true;
+  }
+
+  bool digits(size_t count, int* out) {
+    if (pos_ + count > text_.size()) {
+      return false;
+    }
+    int value = 0;
+    for (size_t i = 0; i < count; ++i) {
+      char c = text_[pos_ + i];
+      if (c < '0' || c > '9') {
+        return false;
+      }
+      value = value * 10 + (c - '0');
+    }
+    pos_ += count;
+    *out = value;
+    return true;
+  }
+
+  // asctime's day: two digits, or a space and one digit.
+  bool dayOfAsctime(int* out) {
+    if (pos_ < text_.size() && text_[pos_] == ' ') {
+      ++pos_;
+      return digits(1, out);
+    }
+    return digits(2, out);
+  }
+
+  bool time(int* hour, int* minute, int* second) {
+    return digits(2, hour) && literal(":") && digits(2, minute) && literal(":") &&
+           digits(2, second);
+  }
+
+  // Names are case-sensitive in an HTTP-date. `full`: "Sunday" rather than "Sun".
+  bool dayName(bool full) {
+    constexpr std::string_view kShort[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    constexpr std::string_view kFull[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                          "Friday", "Saturday", "Sunday"};
+    for (size_t i = 0; i < 7; ++i) {
+      if (literal(full ? kFull[i] : kShort[i])) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool month(int* out) {
+    constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (int i = 0; i < 12; ++i) {
+      if (literal(kMonths[i])) {
+        *out = i + 1;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool done() const { return pos_ == text_.size(); }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
 }  // namespace
 
 std::optional<std::uint32_t> parseDeltaSeconds(std::string_view text) {
@@ -172,18 +249,94 @@ CacheDirectives parseCacheControl(std::string_view value) {
   return out;
 }
 
+std::optional<std::int64_t> parseHttpDate(std::string_view text, std::int64_t now_seconds) {
+  DateReader reader(text);
+  int day = 0;
+  int month = 0;
+  int year = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  bool parsed = false;
+
+  if (text.size() == 29 && text[3] == ',') {
+    // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    parsed = reader.dayName(false) && reader.literal(", ") && reader.digits(2, &day) &&
+             reader.literal(" ") && reader.month(&month) && reader.literal(" ") &&
+             reader.digits(4, &year) && reader.literal(" ") &&
+             reader.time(&hour, &minute, &second) && reader.literal(" GMT") && reader.done();
+  } else if (text.find(',') != std::string_view::npos) {
+    // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+    int short_year = 0;
+    parsed = reader.dayName(true) && reader.literal(", ") && reader.digits(2, &day) &&
+             reader.literal("-") && reader.month(&month) && reader.literal("-") &&
+             reader.digits(2, &short_year) && reader.literal(" ") &&
+             reader.time(&hour, &minute, &second) && reader.literal(" GMT") && reader.done();
+    if (parsed) {
+      const int this_year = static_cast<int>(std::chrono::year_month_day(
+          std::chrono::floor<std::chrono::days>(std::chrono::sys_seconds(
+              std::chrono::seconds(now_seconds)))).year());
+      year = this_year - (this_year % 100) + short_year;
+      if (year > this_year + 50) {
+        year -= 100;
+      }
+    }
+  } else {
+    // asctime: Sun Nov  6 08:49:37 1994
+    parsed = reader.dayName(false) && reader.literal(" ") && reader.month(&month) &&
+             reader.literal(" ") && reader.dayOfAsctime(&day) && reader.literal(" ") &&
+             reader.time(&hour, &minute, &second) && reader.literal(" ") &&
+             reader.digits(4, &year) && reader.done();
+  }
+  // A leap second (60) is allowed by the grammar; it is counted as the next second.
+  if (!parsed || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+
+  const std::chrono::year_month_day date{std::chrono::year(year),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok()) {
+    return std::nullopt;
+  }
+  const std::int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+  return days * 86400 + hour * 3600 + minute * 60 + second;
+}
+
+std::optional<std::int64_t> expiresLifetime(std::string_view expires, std::string_view date,
+                                            std::int64_t now_seconds) {
+  if (expires.empty()) {
+    return std::nullopt;
+  }
+  std::optional<std::int64_t> expires_at = parseHttpDate(expires, now_seconds);
+  if (!expires_at) {
+    return 0;
+  }
+  std::int64_t sent_at = parseHttpDate(date, now_seconds).value_or(now_seconds);
+  return std::max<std::int64_t>(*expires_at - sent_at, 0);
+}
+
 std::chrono::seconds keyLifetime(const CacheDirectives& directives,
-                                 std::optional<std::uint32_t> age, const LifetimeBounds& bounds) {
+                                 std::optional<std::uint32_t> age, const LifetimeBounds& bounds,
+                                 std::optional<std::int64_t> expires_lifetime) {
   std::chrono::seconds minimum = bounds.minimum;
   std::chrono::seconds maximum = std::max(bounds.maximum, bounds.minimum);
-  if (directives.no_store || directives.no_cache || directives.invalid_max_age ||
-      !directives.max_age) {
+  if (directives.no_store || directives.no_cache || directives.invalid_max_age) {
+    return minimum;
+  }
+
+  // RFC 9111 section 4.2.1: max-age wins over Expires.
+  std::int64_t lifetime = 0;
+  if (directives.max_age) {
+    lifetime = static_cast<std::int64_t>(*directives.max_age);
+  } else if (expires_lifetime) {
+    lifetime = std::min<std::int64_t>(*expires_lifetime, kDeltaSecondsCap);
+  } else {
     return minimum;
   }
 
   // RFC 9111 section 4.2: what is left of the freshness lifetime after the response's age.
-  std::int64_t left =
-      static_cast<std::int64_t>(*directives.max_age) - static_cast<std::int64_t>(age.value_or(0));
+  std::int64_t left = lifetime - static_cast<std::int64_t>(age.value_or(0));
   return std::clamp(std::chrono::seconds(left), minimum, maximum);
 }
 

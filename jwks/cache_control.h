@@ -35,12 +35,24 @@ struct LifetimeBounds {
   bool operator==(const LifetimeBounds&) const = default;
 };
 
-// The time the keys of a response may be used before they are stale: max-age minus the
-// response's Age, within `bounds`. no-store, no-cache, an unusable max-age or none at all
-// give the minimum (refetch as soon as the bounds allow).
-// TODO(remote-keys): Expires (with Date) is not read; a server that sends only Expires gets
-// the minimum lifetime, which is the safe side.
+// An HTTP-date (RFC 9110 section 5.6.7) as seconds since the Unix epoch: IMF-fixdate
+// ("Sun, 06 Nov 1994 08:49:37 GMT") and the two obsolete forms a recipient must accept
+// (RFC 850 and asctime). A two-digit year is read as the most recent year with those digits
+// that is not more than 50 years after `now_seconds`. nullopt for anything else.
+std::optional<std::int64_t> parseHttpDate(std::string_view text, std::int64_t now_seconds);
+
+// The freshness lifetime an Expires field gives (RFC 9111 section 4.2.1): Expires minus
+// Date, or minus `now_seconds` when Date is absent or unusable. nullopt without Expires; an
+// Expires that is not a valid date (such as "0") means already expired: 0.
+std::optional<std::int64_t> expiresLifetime(std::string_view expires, std::string_view date,
+                                            std::int64_t now_seconds);
+
+// The time the keys of a response may be used before they are stale: max-age, or without it
+// the Expires lifetime, minus the response's Age, within `bounds`. no-store, no-cache, an
+// unusable max-age or no freshness information at all give the minimum (refetch as soon as
+// the bounds allow).
 std::chrono::seconds keyLifetime(const CacheDirectives& directives,
-                                 std::optional<std::uint32_t> age, const LifetimeBounds& bounds);
+                                 std::optional<std::uint32_t> age, const LifetimeBounds& bounds,
+                                 std::optional<std::int64_t> expires_lifetime = std::nullopt);
 
 }  // namespace jwtgate::jwks

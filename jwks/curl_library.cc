@@ -46,7 +46,9 @@ bool resolveAll(void* handle, CurlLibrary& curl, std::string* error) {
          resolve(handle, "curl_multi_assign", &curl.multi_assign, error) &&
          resolve(handle, "curl_multi_socket_action", &curl.multi_socket_action, error) &&
          resolve(handle, "curl_multi_info_read", &curl.multi_info_read, error) &&
-         resolve(handle, "curl_multi_cleanup", &curl.multi_cleanup, error);
+         resolve(handle, "curl_multi_cleanup", &curl.multi_cleanup, error) &&
+         resolve(handle, "curl_slist_append", &curl.slist_append, error) &&
+         resolve(handle, "curl_slist_free_all", &curl.slist_free_all, error);
 }
 
 }  // namespace

@@ -34,6 +34,8 @@ struct CurlLibrary {
   decltype(&curl_multi_socket_action) multi_socket_action = nullptr;
   decltype(&curl_multi_info_read) multi_info_read = nullptr;
   decltype(&curl_multi_cleanup) multi_cleanup = nullptr;
+  decltype(&curl_slist_append) slist_append = nullptr;
+  decltype(&curl_slist_free_all) slist_free_all = nullptr;
 };
 
 // Opens `file` (dlopen, RTLD_NOW | RTLD_LOCAL; never closed), resolves every entry point and

@@ -46,6 +46,14 @@ std::string_view trimmed(std::string_view text) {
 // libcurl is mapped on the first call, so only a process with a remote provider pays for it.
 bool curlReady() { return curlLibrary().ok(); }
 
+// A field value that curl may put on a request line of its own: printable ASCII and tabs
+// only, so that nothing can end the line early.
+bool isSafeFieldValue(std::string_view value) {
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    return c == '\t' || (c >= ' ' && c <= '~');
+  });
+}
+
 FetchErrorKind classify(CURLcode code, bool too_large) {
   switch (code) {
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -128,9 +136,21 @@ std::string redactUrl(std::string_view url) {
 
 // One transfer: the easy handle and what has arrived so far.
 struct Transfer {
+  Transfer() = default;
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() {
+    if (headers != nullptr) {
+      curl->slist_free_all(headers);
+    }
+  }
+
   HttpFetcher::Impl* owner = nullptr;
+  const CurlLibrary* curl = nullptr;
   std::uint64_t id = 0;
   CURL* easy = nullptr;
+  curl_slist* headers = nullptr;  // the request fields curl sends; lives as long as `easy`
+  bool etag_seen = false;         // an ETag field came in the current response
   FetchCallback callback;
   FetchResponse response;
   std::size_t max_body_bytes = 0;
@@ -250,6 +270,29 @@ bool HttpFetcher::Impl::configure(Transfer& transfer, const std::string& url,
   set(curl_->easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::onHeader));
   set(curl_->easy_setopt(easy, CURLOPT_HEADERDATA, &transfer));
   set(curl_->easy_setopt(easy, CURLOPT_PRIVATE, &transfer));
+
+  // Accept names the media types asked for; If-None-Match makes a refresh of an unchanged
+  // document a bodiless 304.
+  std::string fields[2];
+  if (!options.accept.empty() && isSafeFieldValue(options.accept)) {
+    fields[0] = "Accept: " + options.accept;
+  }
+  if (isValidEntityTag(options.if_none_match)) {
+    fields[1] = "If-None-Match: " + options.if_none_match;
+  }
+  for (const std::string& field : fields) {
+    if (field.empty()) {
+      continue;
+    }
+    curl_slist* grown = curl_->slist_append(transfer.headers, field.c_str());
+    if (grown == nullptr) {
+      return false;
+    }
+    transfer.headers = grown;
+  }
+  if (transfer.headers != nullptr) {
+    set(curl_->easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers));
+  }
   return ok;
 }
 
@@ -272,6 +315,7 @@ Result<std::uint64_t, FetchFailure> HttpFetcher::Impl::start(std::string_view ur
 
   auto transfer = std::make_unique<Transfer>();
   transfer->owner = this;
+  transfer->curl = curl_;
   transfer->id = next_id_++;
   transfer->callback = std::move(callback);
   transfer->max_body_bytes = options.max_body_bytes;
@@ -519,6 +563,10 @@ size_t HttpFetcher::Impl::onHeader(char* data, size_t size, size_t count, void* 
     response.cache_control.clear();
     response.age.clear();
     response.content_type.clear();
+    response.expires.clear();
+    response.date.clear();
+    response.etag.clear();
+    transfer->etag_seen = false;
     response.body.clear();
     return bytes;
   }
@@ -538,6 +586,15 @@ size_t HttpFetcher::Impl::onHeader(char* data, size_t size, size_t count, void* 
     response.age.assign(value.substr(0, 32));
   } else if (startsWithIgnoreCase(name, "content-type") && name.size() == 12) {
     response.content_type.assign(value.substr(0, 256));
+  } else if (startsWithIgnoreCase(name, "expires") && name.size() == 7) {
+    response.expires.assign(value.substr(0, 64));
+  } else if (startsWithIgnoreCase(name, "date") && name.size() == 4) {
+    response.date.assign(value.substr(0, 64));
+  } else if (startsWithIgnoreCase(name, "etag") && name.size() == 4) {
+    // Kept only when it could be sent back as it is; a second ETag field makes it unusable.
+    bool usable = !transfer->etag_seen && isValidEntityTag(value);
+    response.etag = usable ? std::string(value) : std::string();
+    transfer->etag_seen = true;
   }
   return bytes;
 }
@@ -591,6 +648,22 @@ void HttpFetcher::close() {
 }
 
 std::size_t HttpFetcher::pendingCount() const { return impl_ == nullptr ? 0 : impl_->pending(); }
+
+bool isValidEntityTag(std::string_view text) {
+  constexpr std::size_t kMaxEntityTagBytes = 256;
+  if (text.size() > kMaxEntityTagBytes) {
+    return false;
+  }
+  if (text.starts_with("W/")) {
+    text.remove_prefix(2);
+  }
+  if (text.size() < 2 || text.front() != '"' || text.back() != '"') {
+    return false;
+  }
+  // etagc: %x21 / %x23-7E (obs-text is refused: it would have to be sent back verbatim).
+  return std::all_of(text.begin() + 1, text.end() - 1,
+                     [](char c) { return c == '!' || (c >= '#' && c <= '~'); });
+}
 
 bool HttpFetcher::http2Available() {
   if (!curlReady()) {

@@ -28,6 +28,10 @@ struct FetchOptions {
   // Longer bodies fail the fetch (checked on the announced length and on every byte read).
   std::size_t max_body_bytes = 1024 * 1024;
   std::string accept = "application/json";
+  // An entity-tag from an earlier response of the same URL: sent as If-None-Match, so that a
+  // document that did not change comes back as a bodiless 304. Sent only when it is a valid
+  // entity-tag (isValidEntityTag).
+  std::string if_none_match;
 
   bool operator==(const FetchOptions&) const = default;
 };
@@ -58,9 +62,16 @@ struct FetchResponse {
   std::string body;
   std::string cache_control;  // every Cache-Control field of the final response, joined
   std::string age;            // the Age field, as sent
+  std::string expires;        // the Expires field, as sent (used when there is no max-age)
+  std::string date;           // the Date field, as sent
   std::string content_type;
-  std::string url;  // the URL of the final response, after redirects
+  std::string etag;  // the ETag field when it is a valid entity-tag, else empty
+  std::string url;   // the URL of the final response, after redirects
 };
+
+// An entity-tag as RFC 9110 section 8.8.3 writes it: an optional W/, then a quoted string of
+// visible ASCII other than the quote. Bounded (256 bytes): it goes back in a request header.
+bool isValidEntityTag(std::string_view text);
 
 using FetchResult = Result<FetchResponse, FetchFailure>;
 // Called on the loop's thread, never from inside fetch() or cancel().

@@ -2,6 +2,7 @@
 #include "jwks/key_source.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "jwks/cache_control.h"
@@ -35,6 +36,16 @@ FetchOutcome outcomeOf(FetchErrorKind kind) {
       return FetchOutcome::NetworkError;
   }
   return FetchOutcome::NetworkError;
+}
+
+// How long a response may be used, from its Cache-Control, Age, Expires and Date fields.
+std::chrono::seconds lifetimeOf(const FetchResponse& response, const LifetimeBounds& bounds) {
+  // Expires and Date are wall-clock times: only here does the system clock matter.
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  return keyLifetime(parseCacheControl(response.cache_control), parseDeltaSeconds(response.age),
+                     bounds, expiresLifetime(response.expires, response.date, now));
 }
 
 }  // namespace
@@ -171,24 +182,26 @@ void KeySource::onDiscovery(FetchResult result) {
     return;
   }
 
-  std::chrono::seconds lifetime =
-      keyLifetime(parseCacheControl(response.cache_control), parseDeltaSeconds(response.age),
-                  provider_.refresh.lifetime);
+  std::chrono::seconds lifetime = lifetimeOf(response, provider_.refresh.lifetime);
   discovery_expires_ms_ = uv_now(context_.loop) + toMs(lifetime);
   if (*jwks_uri != jwks_url_) {
     log(LogLevel::Info,
         "discovery of " + redactUrl(spec_.url) + " names the JWKS at " + redactUrl(*jwks_uri));
+    document_etag_.clear();  // a tag of another URL's document
   }
   jwks_url_ = std::move(*jwks_uri);
   startJwks();
 }
 
 void KeySource::startJwks() {
-  // TODO(remote-keys): conditional requests (ETag and If-None-Match, 304) would spare the
-  // key server a full document on most refreshes; every refresh fetches it whole for now.
   stage_ = Stage::Jwks;
   FetchOptions options = provider_.fetch;
   options.accept = "application/jwk-set+json, application/json";
+  // A conditional refresh: an unchanged set comes back as a bodiless 304. Only while the
+  // document the tag names is still held, since a 304 renews that document.
+  if (hasKeys()) {
+    options.if_none_match = document_etag_;
+  }
   auto started = context_.fetcher->fetch(jwks_url_, options, [this](FetchResult result) {
     fetch_id_ = 0;
     onJwks(std::move(result));
@@ -208,7 +221,14 @@ void KeySource::onJwks(FetchResult result) {
     return;
   }
   FetchResponse& response = *result;
+  if (response.status == 304 && hasKeys() && !document_etag_.empty()) {
+    renew(response);
+    return;
+  }
   if (response.status != 200) {
+    if (response.status == 304) {
+      document_etag_.clear();  // the next fetch asks for the whole document
+    }
     fail(FetchOutcome::HttpError, "JWKS", "HTTP status " + std::to_string(response.status));
     return;
   }
@@ -230,17 +250,7 @@ void KeySource::onJwks(FetchResult result) {
 
 void KeySource::succeed(std::string body, const FetchResponse& response, std::size_t count,
                         std::size_t skipped) {
-  std::chrono::seconds lifetime =
-      keyLifetime(parseCacheControl(response.cache_control), parseDeltaSeconds(response.age),
-                  provider_.refresh.lifetime);
-  const std::uint64_t lifetime_ms = toMs(lifetime);
-  double fraction = std::clamp(provider_.refresh.refresh_fraction, 0.05, 1.0);
-  auto refresh_ms = std::max<std::uint64_t>(
-      static_cast<std::uint64_t>(static_cast<double>(lifetime_ms) * fraction), kMinRefreshDelayMs);
-  const std::uint64_t usable_ms =
-      lifetime_ms +
-      toMs(std::chrono::duration_cast<std::chrono::milliseconds>(provider_.refresh.stale_window));
-
+  std::chrono::seconds lifetime = keepFor(response);
   log(LogLevel::Info, "fetched JWKS from " +
                           redactUrl(response.url.empty() ? jwks_url_ : response.url) + ": " +
                           std::to_string(count) + " keys" +
@@ -248,17 +258,44 @@ void KeySource::succeed(std::string body, const FetchResponse& response, std::si
                           ", kept " + std::to_string(lifetime.count()) + "s");
 
   document_ = std::move(body);
+  document_etag_ = response.etag;
+  document_keys_ = count;
   ever_had_keys_ = true;
+  settle();
+  owner_.onKeysChanged(*this);
+  finishFetch();
+}
+
+void KeySource::renew(const FetchResponse& response) {
+  // RFC 9111 section 4.3.4: the 304's own Cache-Control and Age now describe the document.
+  std::chrono::seconds lifetime = keepFor(response);
+  log(LogLevel::Info, "JWKS at " + redactUrl(response.url.empty() ? jwks_url_ : response.url) +
+                          " not modified: the " + std::to_string(document_keys_) +
+                          " keys in use are kept " + std::to_string(lifetime.count()) + "s");
+  settle();
+  finishFetch();  // the keys did not change: nothing to publish
+}
+
+std::chrono::seconds KeySource::keepFor(const FetchResponse& response) {
+  std::chrono::seconds lifetime = lifetimeOf(response, provider_.refresh.lifetime);
+  const std::uint64_t lifetime_ms = toMs(lifetime);
+  double fraction = std::clamp(provider_.refresh.refresh_fraction, 0.05, 1.0);
+  auto refresh_ms = std::max<std::uint64_t>(
+      static_cast<std::uint64_t>(static_cast<double>(lifetime_ms) * fraction), kMinRefreshDelayMs);
+  const std::uint64_t usable_ms =
+      lifetime_ms +
+      toMs(std::chrono::duration_cast<std::chrono::milliseconds>(provider_.refresh.stale_window));
+  uv_timer_start(&fetch_timer_, &KeySource::onFetchTimer, refresh_ms, 0);
+  uv_timer_start(&expiry_timer_, &KeySource::onExpiryTimer, usable_ms, 0);
+  return lifetime;
+}
+
+void KeySource::settle() {
   last_failed_ = false;
   last_outcome_ = FetchOutcome::Ok;
   backoff_.reset();
   stage_ = Stage::Idle;
   ++attempts_;
-  uv_timer_start(&fetch_timer_, &KeySource::onFetchTimer, refresh_ms, 0);
-  uv_timer_start(&expiry_timer_, &KeySource::onExpiryTimer, usable_ms, 0);
-
-  owner_.onKeysChanged(*this);
-  finishFetch();
 }
 
 void KeySource::fail(FetchOutcome outcome, std::string_view step, std::string_view reason) {
@@ -300,6 +337,7 @@ void KeySource::expire() {
   }
   document_.clear();
   document_.shrink_to_fit();
+  document_etag_.clear();
   log(LogLevel::Error,
       "the keys from " + origin() + " expired: refreshes failed for the whole stale window");
   owner_.onKeysChanged(*this);

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -85,6 +86,10 @@ class KeySource {
   void onJwks(FetchResult result);
   void succeed(std::string body, const FetchResponse& response, std::size_t count,
                std::size_t skipped);
+  void renew(const FetchResponse& response);
+  // Starts the refresh and expiry timers for a response's lifetime; returns that lifetime.
+  std::chrono::seconds keepFor(const FetchResponse& response);
+  void settle();
   void fail(FetchOutcome outcome, std::string_view step, std::string_view reason);
   void finishFetch();
   void expire();
@@ -106,6 +111,8 @@ class KeySource {
   std::string jwks_url_;  // configured, or taken from the discovery document
   std::uint64_t discovery_expires_ms_ = 0;
   std::string document_;
+  std::string document_etag_;  // the ETag that came with document_, if any
+  std::size_t document_keys_ = 0;
   std::uint64_t attempts_ = 0;
   bool ever_had_keys_ = false;
   bool last_failed_ = false;

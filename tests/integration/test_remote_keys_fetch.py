@@ -11,6 +11,7 @@ import random
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "oidc"))
 import harness as h  # noqa: E402
@@ -219,6 +220,52 @@ def a_flood_of_unknown_kids_costs_one_fetch_per_cooldown():
     suite.equal("every made-up kid was refused with 401", statuses, {401: 3200})
     suite.equal("3200 made-up kids cost one refetch after the first fetch", server.fetches(), 2)
     suite.equal("a good token still passes", rk.get(proxy, token_of(key)).status, 200)
+
+
+def full_fetch_lines(proxy):
+    return [line for line in list(proxy.stderr_lines) if "fetched JWKS from " in line]
+
+
+@suite.case
+def refreshes_are_conditional_and_a_304_keeps_the_keys():
+    key = rk.SigningKey("ES256")
+    server = rk.KeyServer(jwks=rk.jwks_of(key))
+    server.etag = '"set-1"'
+    upstream = h.Upstream()
+    quick = {"cache_min": "1s", "cache_max": "1s", "stale_window": "2s"}
+    proxy = rk.start_jwtgate(rk.jwtgate_config(
+        upstream, {"idp": settings_for(server.url(), allow_insecure=True, remote_keys=quick)}))
+
+    # A lifetime of 1 s and a stale window of 2 s: the keys would be gone by now if the
+    # 304s did not renew them.
+    suite.check("refreshes come back not modified",
+                proxy.wait_stderr(r"not modified: the 1 keys in use are kept 1s", timeout=15),
+                proxy.stderr_text())
+    deadline = time.monotonic() + 10
+    while server.not_modified < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    suite.check("five refreshes answered 304", server.not_modified >= 5, server.not_modified)
+    suite.check("every conditional refresh sent the tag",
+                server.if_none_match and set(server.if_none_match) == {'"set-1"'},
+                server.if_none_match)
+    suite.equal("the first fetch was unconditional",
+                server.fetches() - len(server.if_none_match), 1)
+    suite.equal("the kept key still verifies", rk.get(proxy, token_of(key)).status, 200)
+
+    # A new set with a new tag replaces the old one at the next refresh.
+    rotated = rk.SigningKey("ES256")
+    with server.lock:
+        server.jwks = rk.jwks_of(rotated)
+        server.etag = '"set-2"'
+    deadline = time.monotonic() + 10
+    while len(full_fetch_lines(proxy)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    suite.equal("the rotated set is fetched whole", len(full_fetch_lines(proxy)), 2)
+    time.sleep(0.5)
+    suite.equal("the new key verifies", rk.get(proxy, token_of(rotated)).status, 200)
+    suite.equal("the old key is gone", rk.get(proxy, token_of(key)).status, 401)
+    suite.check("later refreshes send the new tag", '"set-2"' in server.if_none_match[-3:],
+                server.if_none_match[-3:])
 
 
 suite.run()

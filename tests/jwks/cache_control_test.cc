@@ -99,6 +99,57 @@ TEST_SUITE("jwks/cache_control") {
     }
   }
 
+  TEST_CASE("HTTP-dates in their three forms; anything else is not a date") {
+    const std::int64_t now = 1796342400;  // 2026-12-04T00:00:00Z
+    const std::int64_t rfc_example = 784111777;  // 1994-11-06T08:49:37Z (RFC 9110's example)
+    CHECK(parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT", now) == rfc_example);
+    CHECK(parseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT", now) == rfc_example);
+    CHECK(parseHttpDate("Sun Nov  6 08:49:37 1994", now) == rfc_example);
+    CHECK(parseHttpDate("Thu, 01 Jan 1970 00:00:00 GMT", now) == 0);
+    CHECK(parseHttpDate("Thu, 29 Feb 2024 23:59:59 GMT", now) == 1709251199);
+    // A two-digit year more than 50 years ahead is read in the past century.
+    CHECK(parseHttpDate("Tuesday, 01-Jan-69 00:00:00 GMT", now) == 3124224000);  // 2069
+    CHECK(parseHttpDate("Saturday, 01-Jan-77 00:00:00 GMT", now) == 220924800);  // 1977
+
+    for (const char* bad : {"", "0", "-1", "tomorrow", "Sun, 06 Nov 1994 08:49:37 UTC",
+                            "sun, 06 Nov 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
+                            "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 31 Feb 1994 08:49:37 GMT",
+                            "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
+                            "Sun, 06 Nov 1994 08:49:37 GMT ", "Sun, 06 Nov 1994 08:49 GMT",
+                            "Sun Nov 6 08:49:37 1994", "Sun, 06-Nov-94 08:49:37 GMT",
+                            "Sunday, 06 Nov 1994 08:49:37 GMT", "Sun, 0x Nov 1994 08:49:37 GMT"}) {
+      CAPTURE(std::string(bad));
+      CHECK_FALSE(parseHttpDate(bad, now).has_value());
+    }
+  }
+
+  TEST_CASE("Expires gives a lifetime when max-age is absent, counted from Date") {
+    const std::int64_t now = 1796342400;
+    const LifetimeBounds bounds{seconds(60), seconds(86400)};
+    const char* date = "Fri, 04 Dec 2026 00:00:00 GMT";  // = now
+    CHECK(expiresLifetime("", date, now) == std::nullopt);
+    CHECK(expiresLifetime("Fri, 04 Dec 2026 01:00:00 GMT", date, now) == 3600);
+    // Without a usable Date, from the time of receipt.
+    CHECK(expiresLifetime("Fri, 04 Dec 2026 00:10:00 GMT", "", now) == 600);
+    CHECK(expiresLifetime("Fri, 04 Dec 2026 00:10:00 GMT", "yesterday", now) == 600);
+    // A server clock ahead of ours does not matter: the difference is the server's.
+    CHECK(expiresLifetime("Fri, 04 Dec 2026 06:00:00 GMT", "Fri, 04 Dec 2026 05:00:00 GMT",
+                          now) == 3600);
+    // Invalid ("0") or past: already expired.
+    CHECK(expiresLifetime("0", date, now) == 0);
+    CHECK(expiresLifetime("Thu, 03 Dec 2026 00:00:00 GMT", date, now) == 0);
+
+    CHECK(keyLifetime(parseCacheControl(""), std::nullopt, bounds, 3600) == seconds(3600));
+    CHECK(keyLifetime(parseCacheControl(""), 600, bounds, 3600) == seconds(3000));
+    CHECK(keyLifetime(parseCacheControl("max-age=120"), std::nullopt, bounds, 3600) ==
+          seconds(120));  // max-age wins
+    CHECK(keyLifetime(parseCacheControl("no-cache"), std::nullopt, bounds, 3600) == seconds(60));
+    CHECK(keyLifetime(parseCacheControl("max-age=x"), std::nullopt, bounds, 3600) ==
+          seconds(60));
+    CHECK(keyLifetime(parseCacheControl(""), std::nullopt, bounds, 0) == seconds(60));
+    CHECK(keyLifetime(parseCacheControl(""), std::nullopt, bounds, 10000000) == seconds(86400));
+  }
+
   TEST_CASE("inverted bounds resolve to the minimum") {
     const LifetimeBounds bounds{seconds(600), seconds(60)};
     CHECK(keyLifetime(parseCacheControl("max-age=30"), std::nullopt, bounds) == seconds(600));

@@ -54,6 +54,8 @@ TEST_SUITE("jwks/curl_library") {
     CHECK(isResolved(curl.multi_socket_action));
     CHECK(isResolved(curl.multi_info_read));
     CHECK(isResolved(curl.multi_cleanup));
+    CHECK(isResolved(curl.slist_append));
+    CHECK(isResolved(curl.slist_free_all));
 
     // Every call returns the same table.
     CHECK(&curlLibrary() == &loaded);

@@ -87,6 +87,74 @@ TEST_SUITE("jwks/http_fetcher") {
     fixture.closeAndCheck();
   }
 
+  TEST_CASE("Accept and If-None-Match are sent; a valid ETag comes back; 304 is a response") {
+    LoopbackHttpServer server([](const std::string& path) {
+      if (path == "/jwks") {
+        return HttpReply{200, {{"ETag", "W/\"v1-abc\""}}, R"({"keys":[]})"};
+      }
+      if (path == "/unchanged") {
+        return HttpReply{304, {{"ETag", "\"v1\""}, {"Cache-Control", "max-age=60"}}, ""};
+      }
+      if (path == "/two-tags") {
+        return HttpReply{200, {{"ETag", "\"a\""}, {"ETag", "\"b\""}}, "{}"};
+      }
+      return HttpReply{200, {{"ETag", "unquoted"}}, "{}"};
+    });
+    Fixture fixture;
+    FetchOptions options = insecureOptions();
+    options.accept = "application/jwk-set+json, application/json";
+
+    auto first = fixture.get(server.url("/jwks"), options);
+    REQUIRE(first.has_value());
+    REQUIRE(first->ok());
+    CHECK((*first)->etag == "W/\"v1-abc\"");
+    const std::string plain_head = server.lastHead("/jwks");
+    CHECK(plain_head.find("\r\nAccept: application/jwk-set+json, application/json") !=
+          std::string::npos);
+    CHECK(plain_head.find("If-None-Match") == std::string::npos);
+
+    options.if_none_match = "\"v1\"";
+    auto unchanged = fixture.get(server.url("/unchanged"), options);
+    REQUIRE(unchanged.has_value());
+    REQUIRE(unchanged->ok());
+    CHECK((*unchanged)->status == 304);
+    CHECK((*unchanged)->body.empty());
+    CHECK((*unchanged)->cache_control == "max-age=60");
+    CHECK(server.lastHead("/unchanged").find("\r\nIf-None-Match: \"v1\"") != std::string::npos);
+
+    // What is not a valid entity-tag is neither sent nor kept.
+    options.if_none_match = "\"v1\"\r\nX-Injected: 1";
+    auto other = fixture.get(server.url("/other"), options);
+    REQUIRE(other.has_value());
+    REQUIRE(other->ok());
+    CHECK((*other)->etag.empty());
+    CHECK(server.lastHead("/other").find("If-None-Match") == std::string::npos);
+    CHECK(server.lastHead("/other").find("X-Injected") == std::string::npos);
+
+    auto two = fixture.get(server.url("/two-tags"), options);
+    REQUIRE(two.has_value());
+    REQUIRE(two->ok());
+    CHECK((*two)->etag.empty());
+    fixture.closeAndCheck();
+  }
+
+  TEST_CASE("entity-tags: quoted visible ASCII, optionally weak, bounded") {
+    CHECK(isValidEntityTag("\"\""));
+    CHECK(isValidEntityTag("\"abc\""));
+    CHECK(isValidEntityTag("W/\"abc\""));
+    CHECK(isValidEntityTag("\"a!#~\""));
+    CHECK_FALSE(isValidEntityTag(""));
+    CHECK_FALSE(isValidEntityTag("abc"));
+    CHECK_FALSE(isValidEntityTag("\"abc"));
+    CHECK_FALSE(isValidEntityTag("w/\"abc\""));
+    CHECK_FALSE(isValidEntityTag("\"a\"b\""));
+    CHECK_FALSE(isValidEntityTag("\"a b\""));
+    CHECK_FALSE(isValidEntityTag("\"a\r\nb\""));
+    CHECK_FALSE(isValidEntityTag("\"caf\xc3\xa9\""));
+    CHECK(isValidEntityTag("\"" + std::string(254, 'x') + "\""));
+    CHECK_FALSE(isValidEntityTag("\"" + std::string(255, 'x') + "\""));
+  }
+
   TEST_CASE("error statuses are responses too; the caller decides") {
     LoopbackHttpServer server([](const std::string&) { return HttpReply{503, {}, "busy"}; });
     Fixture fixture;

@@ -78,6 +78,13 @@ class LoopbackHttpServer {
     handler_ = std::move(handler);
   }
 
+  // The head (request line and fields) of the last request for `path`, or "".
+  std::string lastHead(const std::string& path) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = heads_.find(path);
+    return found == heads_.end() ? std::string() : found->second;
+  }
+
   // How many requests for `path` arrived so far.
   int requests(const std::string& path) const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -99,8 +106,8 @@ class LoopbackHttpServer {
     }
   }
 
-  // Reads the request head (bounded by time and size); returns the path or "" on failure.
-  static std::string readPath(int fd) {
+  // Reads the request head (bounded by time and size); returns it, or "" on failure.
+  static std::string readHead(int fd) {
     std::string head;
     char chunk[4096];
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -116,6 +123,10 @@ class LoopbackHttpServer {
       }
       head.append(chunk, static_cast<size_t>(got));
     }
+    return head.substr(0, head.find("\r\n\r\n"));
+  }
+
+  static std::string pathOf(const std::string& head) {
     std::size_t first_space = head.find(' ');
     std::size_t second_space = head.find(' ', first_space + 1);
     if (first_space == std::string::npos || second_space == std::string::npos) {
@@ -125,11 +136,13 @@ class LoopbackHttpServer {
   }
 
   void handle(int fd) {
-    std::string path = readPath(fd);
+    std::string head = readHead(fd);
+    std::string path = pathOf(head);
     HttpReply reply;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++counts_[path];
+      heads_[path] = head;
       reply = handler_ ? handler_(path) : HttpReply{404, {}, "", false, false, 0};
     }
     if (reply.hang) {
@@ -172,6 +185,7 @@ class LoopbackHttpServer {
   mutable std::mutex mutex_;
   Handler handler_;
   std::map<std::string, int> counts_;
+  std::map<std::string, std::string> heads_;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};
   int port_ = 0;

@@ -293,13 +293,18 @@ class KeyServer:
       empty    200 with {"keys": []}
       slow     the JWKS after `slow_seconds`
     stop_listening() closes the socket (connections refused); listen_again() reopens it on
-    the same port. `fetches` counts /jwks requests."""
+    the same port. `fetches` counts /jwks requests. With `etag` set, /jwks carries it and a
+    request whose If-None-Match holds it gets a bodiless 304 (counted in `not_modified`);
+    `if_none_match` lists the If-None-Match values received, in order."""
 
     def __init__(self, jwks=None, relay_url=None, tls=None, cache_control=None):
         self.jwks = jwks
         self.relay_url = relay_url
         self.tls = tls
         self.cache_control = cache_control
+        self.etag = None
+        self.not_modified = 0
+        self.if_none_match = []
         self.mode = "ok"
         self.slow_seconds = 1.0
         self.discovery = None
@@ -341,15 +346,28 @@ class KeyServer:
                     return self._send(200, b'{"keys":[]}')
                 if mode == "slow":
                     owner.release_hang.wait(owner.slow_seconds)
-                return self._send(200, owner._jwks_bytes())
+                asked = self.headers.get("If-None-Match")
+                with owner.lock:
+                    etag = owner.etag
+                    if asked is not None:
+                        owner.if_none_match.append(asked)
+                    unchanged = etag is not None and asked == etag
+                    if unchanged:
+                        owner.not_modified += 1
+                if unchanged:
+                    return self._send(304, b"", etag=etag)
+                return self._send(200, owner._jwks_bytes(), etag=etag)
 
-            def _send(self, status, body):
+            def _send(self, status, body, etag=None):
                 # One request per connection, so that stop_listening() stops everything.
                 self.close_connection = True
                 self.send_response(status)
                 self.send_header("Connection", "close")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if etag is not None:
+                    self.send_header("ETag", etag)
+                if status != 304:
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
                 if owner.cache_control:
                     self.send_header("Cache-Control", owner.cache_control)
                 self.end_headers()

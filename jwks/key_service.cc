@@ -253,10 +253,15 @@ Result<std::unique_ptr<KeyService>, std::string> KeyService::create(
     }
   }
 
+  // The service's own failures (no libcurl, no loop) say which providers they leave keyless.
+  std::string names = providers.size() == 1 ? "provider " : "providers ";
+  for (std::size_t i = 0; i < providers.size(); ++i) {
+    names += (i == 0 ? "'" : ", '") + providers[i].provider + "'";
+  }
   std::unique_ptr<KeyService> service(new KeyService(std::move(providers), std::move(options)));
   std::string error;
   if (!service->init(&error)) {
-    return makeError(std::move(error));
+    return makeError(names + ": " + error);
   }
   return service;
 }

@@ -152,6 +152,8 @@ def without_libcurl_a_remote_provider_does_not_start():
                 proc.stderr)
     suite.check("the error names the file that could not be loaded",
                 MISSING_LIBCURL in proc.stderr, proc.stderr)
+    suite.check("the error names the provider left without keys",
+                "provider 'idp': " + NEEDS_LIBCURL in proc.stderr, proc.stderr)
     suite.check("it never listened", "listening on" not in proc.stderr, proc.stderr)
     suite.equal("nothing was fetched", server.fetches(), 0)
 

@@ -268,4 +268,28 @@ def refreshes_are_conditional_and_a_304_keeps_the_keys():
                 server.if_none_match[-3:])
 
 
+@suite.case
+def a_304_that_was_not_asked_for_is_a_failed_fetch():
+    key = rk.SigningKey("ES256")
+    server = rk.KeyServer(jwks=rk.jwks_of(key))
+    server.etag = '"never-sent"'
+    server.set_mode("304")
+    upstream = h.Upstream()
+    quick = {"retry_initial": "200ms", "retry_max": "500ms"}
+    proxy = rk.start_jwtgate(rk.jwtgate_config(
+        upstream, {"idp": settings_for(server.url(), allow_insecure=True, remote_keys=quick)}))
+    suite.check("the 304 fails the fetch",
+                proxy.wait_stderr(r"JWKS fetch .* failed: HTTP status 304; the provider has no "
+                                  r"keys yet", timeout=15), proxy.stderr_text())
+    suite.equal("a token is refused, keys or not", rk.get(proxy, token_of(key)).status, 401)
+    suite.equal("no request asked for a 304", server.if_none_match, [])
+    suite.equal("the upstream saw nothing", len(upstream.requests()), 0)
+
+    # Once the server answers properly, the keys arrive with the retries.
+    server.set_mode("ok")
+    suite.check("the next retry fetches the keys",
+                proxy.wait_stderr(r"fetched JWKS from ", timeout=10), proxy.stderr_text())
+    suite.equal("the token passes now", rk.get(proxy, token_of(key)).status, 200)
+
+
 suite.run()

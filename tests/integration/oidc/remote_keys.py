@@ -292,6 +292,7 @@ class KeyServer:
       garbage  200 with bytes that are not JSON
       empty    200 with {"keys": []}
       slow     the JWKS after `slow_seconds`
+      304      304 Not Modified, whatever the request asked
     stop_listening() closes the socket (connections refused); listen_again() reopens it on
     the same port. `fetches` counts /jwks requests. With `etag` set, /jwks carries it and a
     request whose If-None-Match holds it gets a bodiless 304 (counted in `not_modified`);
@@ -344,6 +345,8 @@ class KeyServer:
                     return self._send(200, b"<html>this is not a JWKS</html>")
                 if mode == "empty":
                     return self._send(200, b'{"keys":[]}')
+                if mode == "304":
+                    return self._send(304, b"", etag=owner.etag)
                 if mode == "slow":
                     owner.release_hang.wait(owner.slow_seconds)
                 asked = self.headers.get("If-None-Match")

@@ -69,7 +69,11 @@ class ClientConnection {
   RequestContext& filterContext() { return filter_context_; }
   void resumeFilter(FilterVerdict verdict);
 
+  // Sends what was queued for the upstream (the worker calls it once per loop turn).
+  void flushToUpstream();
+
   ListLink<ClientConnection> worker_link_;
+  ListLink<ClientConnection> flush_link_;
 
  private:
   friend class RequestContext;
@@ -161,7 +165,6 @@ class ClientConnection {
   void releaseUpstreamHead();
   void sendHeadUpstream();
   bool queueBody(const char* data, size_t length);
-  void flushToUpstream();
   void retryOnFreshConnection();
 
   // The response and the end of an exchange.

@@ -51,6 +51,10 @@ Worker::Worker(WorkerOptions options)
   drain_timer_.data = this;
   uv_timer_init(&loop_, &heartbeat_timer_);
   heartbeat_timer_.data = this;
+  uv_check_init(&loop_, &flush_check_);
+  flush_check_.data = this;
+  uv_prepare_init(&loop_, &flush_prepare_);
+  flush_prepare_.data = this;
 }
 
 Worker::~Worker() {
@@ -95,6 +99,10 @@ int Worker::run() {
   heartbeat_ms_.store(hrtimeMs(), std::memory_order_relaxed);
   uv_timer_start(&heartbeat_timer_, onHeartbeat, kHeartbeatMs, kHeartbeatMs);
   uv_unref(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_));
+  uv_check_start(&flush_check_, onFlushHook);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_check_));
+  uv_prepare_start(&flush_prepare_, onFlushPrepare);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_prepare_));
 
   // A command sent before run() started is picked up here.
   if (command_.load() != kNone) {
@@ -269,6 +277,27 @@ void Worker::onClientClosed(ClientConnection* client) {
   finishIfDone();
 }
 
+void Worker::scheduleUpstreamFlush(ClientConnection* client) {
+  if (!flush_list_.contains(client)) {
+    flush_list_.pushBack(client);
+  }
+}
+
+void Worker::onFlushHook(uv_check_t* check) noexcept {
+  static_cast<Worker*>(check->data)->flushScheduled();
+}
+
+void Worker::onFlushPrepare(uv_prepare_t* prepare) noexcept {
+  static_cast<Worker*>(prepare->data)->flushScheduled();
+}
+
+void Worker::flushScheduled() {
+  while (ClientConnection* client = flush_list_.front()) {
+    flush_list_.remove(client);
+    client->flushToUpstream();
+  }
+}
+
 void Worker::warnUpstreamFailure(const char* what) {
   stats_.upstream_failures.add();
   if (rateLimitAllows(&last_upstream_warning_ms_, uv_now(&loop_), kWarningIntervalMs)) {
@@ -359,6 +388,8 @@ void Worker::closeOwnHandles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&accept_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_), nullptr);
 }
 
 // ---- suspended requests ----

@@ -95,6 +95,13 @@ class Worker {
 
   void onClientClosed(ClientConnection* client);
 
+  // A connection's small upstream writes wait here for the end of the loop turn, so that
+  // what one turn parsed goes out together (ClientConnection::parseInput says why). The list
+  // is flushed after the turn's I/O callbacks (check phase) and before the loop next blocks
+  // (prepare phase, for writes queued by timers). A closing connection unlinks itself.
+  void scheduleUpstreamFlush(ClientConnection* client);
+  void cancelUpstreamFlush(ClientConnection* client) { flush_list_.remove(client); }
+
   // Logs an upstream failure at warn level, at most once per 10 s per worker (the counters
   // in stats() count every one).
   void warnUpstreamFailure(const char* what);
@@ -119,6 +126,9 @@ class Worker {
   static void onAcceptTimer(uv_timer_t* timer) noexcept;
   static void onDrainTimer(uv_timer_t* timer) noexcept;
   static void onHeartbeat(uv_timer_t* timer) noexcept;
+  static void onFlushHook(uv_check_t* check) noexcept;
+  static void onFlushPrepare(uv_prepare_t* prepare) noexcept;
+  void flushScheduled();
 
   void acceptBatch(Listener& listener);
   bool admitConnection(int fd);
@@ -147,6 +157,9 @@ class Worker {
   UpstreamPool upstreams_;
   std::unique_ptr<RequestFilter> filter_;
   IntrusiveList<ClientConnection, &ClientConnection::worker_link_> clients_;
+  IntrusiveList<ClientConnection, &ClientConnection::flush_link_> flush_list_;
+  uv_check_t flush_check_;
+  uv_prepare_t flush_prepare_;
   std::unordered_map<uint64_t, ClientConnection*> pending_;
   uint64_t next_pending_id_ = 1;
   WorkerStats stats_;

@@ -457,6 +457,30 @@ TEST_SUITE("proxy/worker_loop") {
     CHECK(worker.stop() == 0);
   }
 
+  TEST_CASE("a request resumed by a timer goes upstream before the loop blocks again") {
+    // The resumed request's upstream write is queued inside a timer callback. Small upstream
+    // writes wait for the end of the loop turn; the flush before polling must send it, or it
+    // would wait for the next event (the 1 s heartbeat here). 500 ms is far above the 10 ms
+    // the filter waits and far below the heartbeat.
+    TinyUpstream upstream;
+    RunningWorker worker(upstream.port(), [](uv_loop_t* loop) {
+      return std::make_unique<LaterFilter>(loop, FilterVerdict::Pass);
+    });
+    int client = connectTo(worker.port());
+    // The first request leaves a pooled upstream connection, so that the second one is
+    // written from the timer callback itself rather than after a connect.
+    sendAll(client, "GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(readResponse(client).rfind("HTTP/1.1 200", 0) == 0);
+    auto start = std::chrono::steady_clock::now();
+    sendAll(client, "GET /second HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(readResponse(client).rfind("HTTP/1.1 200", 0) == 0);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    CHECK(elapsed < std::chrono::milliseconds(500));
+    CHECK(upstream.requests() == 2);
+    ::close(client);
+    CHECK(worker.stop() == 0);
+  }
+
   TEST_CASE("a suspended request can be answered locally when resumed") {
     TinyUpstream upstream;
     RunningWorker worker(upstream.port(), [](uv_loop_t* loop) {

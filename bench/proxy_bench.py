@@ -250,6 +250,17 @@ def start_direct(bench):
     return None  # wrk talks to the upstream itself
 
 
+def start_relay(bench):
+    """The floor: bench/byte_relay.c copies bytes between each client and its own upstream
+    connection, with no HTTP work at all (two reads and two writes per request)."""
+    if not bench.byte_relay:
+        raise RuntimeError("no byte_relay binary (build the byte_relay target, or "
+                           "--byte-relay PATH)")
+    port = free_port()
+    cmd = pinned(PROXY_CPU, bench.pin) + [bench.byte_relay, str(port), str(bench.upstream.port)]
+    return Service("relay", cmd, port, bench.dir)
+
+
 def jwtgate_config(bench, port=0, **extra):
     config = {
         "listen": f"127.0.0.1:{port}",
@@ -392,13 +403,15 @@ class Row:
     `headers` go to wrk as -H. `token` names the algorithm whose token every request carries
     (through bench/bearer.lua); `verifies` says the server checks it (a request without it
     or with a forged one must get 401). `reference` rows are the plain proxies jwtgate is compared
-    with; `subject` rows are jwtgate's own forwarding rows (the engine targets). `max_clients`
-    caps the idle-client count where the server cannot take more under the fd limit.
+    with; `subject` rows are jwtgate's own forwarding rows (the engine targets); the `floor` row
+    is the byte relay that does no HTTP. `max_clients` caps the idle-client count where the
+    server cannot take more under the fd limit.
     """
 
     def __init__(self, name, start, headers=(), reference=False, subject=False,
-                 memory=True, max_clients=None, token=None, verifies=True):
+                 memory=True, max_clients=None, token=None, verifies=True, floor=False):
         self.name = name
+        self.floor = floor
         self.max_clients = max_clients
         self.start = start
         self.headers = list(headers)
@@ -764,10 +777,26 @@ def engine_target_lines(bench, results):
     if not references or not subjects:
         return []
     cheapest = min(references, key=lambda r: results[r.name]["cpu_us_per_req"])
+    cheapest_cpu = results[cheapest.name]["cpu_us_per_req"]
     lines = [""]
+    floor = next((r for r in bench.rows if r.floor and results.get(r.name)), None)
+    if floor:
+        # What no proxy can avoid here: the kernel's loopback TCP path and the machine's
+        # wake-ups. The CPU target leaves a proxy its budget minus this for its own work.
+        floor_cpu = results[floor.name]["cpu_us_per_req"]
+        budget = TARGET_CPU_RATIO * cheapest_cpu
+        lines.append(f"floor: the byte relay (no HTTP) spends {floor_cpu:.2f} us/request, "
+                     f"{floor_cpu / cheapest_cpu:.2f} of {cheapest.name}; the CPU target "
+                     f"({TARGET_CPU_RATIO:.2f} x {cheapest_cpu:.2f} = {budget:.2f} us) leaves "
+                     f"{budget - floor_cpu:.2f} us per request for all HTTP work")
     for subject in subjects:
         mine = results[subject.name]
         lines.append(f"{subject.name}:")
+        if floor:
+            lines.append(f"  over the floor: {mine['cpu_us_per_req'] - floor_cpu:.2f} us/request"
+                         f" (the other proxies: " + ", ".join(
+                             f"{r.name} {results[r.name]['cpu_us_per_req'] - floor_cpu:.2f}"
+                             for r in references) + ")")
         lines.append(ratio_line(f"CPU/request vs {cheapest.name} (the cheaper)",
                                 mine["cpu_us_per_req"] /
                                 results[cheapest.name]["cpu_us_per_req"],
@@ -783,9 +812,12 @@ def engine_target_lines(bench, results):
                 if mine.get(key) is None or direct.get(key) is None:
                     continue
                 added = mine[key] - direct[key]
+                relay = results[floor.name].get(key) if floor else None
+                relay_note = (f"; the byte relay adds {relay - direct[key]:.0f} us"
+                              if relay is not None else "")
                 lines.append(f"  added p50 at {label}: {added:.0f} us "
                              f"(target < {TARGET_ADDED_P50_US:.0f} us) "
-                             f"{verdict(added < TARGET_ADDED_P50_US)}")
+                             f"{verdict(added < TARGET_ADDED_P50_US)}{relay_note}")
     return lines
 
 
@@ -906,6 +938,7 @@ class Bench:
         self.rows = rows
         self.upstream = None
         self.verifier_benchmark = args.verifier_benchmark
+        self.byte_relay = args.byte_relay
         self.raw_repetitions = args.repeat
         self.raw_ns = {}  # algorithm -> CPU ns of one raw OpenSSL verify, one per repetition
         self.raw_source = ""
@@ -977,6 +1010,9 @@ def main():
                         help="verifier_benchmark binary for the raw OpenSSL verify cost "
                              "(default: bench/verifier_benchmark beside --jwtgate; without "
                              "it, openssl speed)")
+    parser.add_argument("--byte-relay", default=None,
+                        help="byte_relay binary for the floor row (default: bench/byte_relay "
+                             "beside --jwtgate)")
     parser.add_argument("--skip-raw", action="store_true",
                         help="do not measure the raw OpenSSL verify cost")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 repetition")
@@ -996,6 +1032,10 @@ def main():
         beside = os.path.join(os.path.dirname(os.path.abspath(args.jwtgate)), "bench",
                               "verifier_benchmark")
         args.verifier_benchmark = beside if os.access(beside, os.X_OK) else ""
+    if args.byte_relay is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(args.jwtgate)), "bench",
+                              "byte_relay")
+        args.byte_relay = beside if os.access(beside, os.X_OK) else ""
     fd_limit = raise_fd_limit()
     if fd_limit < args.idle_clients + 1000:
         log(f"fd limit {fd_limit} is too low for {args.idle_clients} clients; lowering")
@@ -1050,6 +1090,8 @@ def main():
 # request; `-nc` rows have jwtgate's token cache turned off, so every request is verified).
 ROWS = [
     Row("direct", start_direct),
+    # Not a proxy: the least any proxy pays here (no HTTP, two reads and two writes).
+    Row("relay", start_relay, floor=True, memory=False),
     Row("jwtgate", start_jwtgate, subject=True),
     # HAProxy wants 2 fds per allowed connection; under a 20000 fd hard limit that is 9990.
     Row("haproxy", start_haproxy, reference=True, max_clients=9900),

@@ -274,7 +274,9 @@ void ClientConnection::handleEof() {
       upstream_->shutdownWrite();
       return;
     case Phase::Filtering:
-      close();  // nothing went upstream yet; the filter's pending work is cancelled
+      // A FIN cannot tell a half-close from a client that left; while the filter waits
+      // (for keys, say) nothing went upstream yet, so the request is dropped, not sent.
+      close();  // the filter's pending work is cancelled
       return;
     case Phase::Connecting:
     case Phase::Forwarding:
@@ -1106,6 +1108,8 @@ void ClientConnection::onUpstreamWriteDone(size_t queued_bytes) {
 
 void ClientConnection::onUpstreamFailed(UpstreamFailure failure) {
   upstream_ = nullptr;
+  // What was queued for the failed connection goes nowhere; a retry queues the head again.
+  dropUpstreamBatch();
   if (closing_ || phase_ == Phase::Closing) {
     return;
   }
@@ -1305,12 +1309,29 @@ void ClientConnection::finishExchange() {
 }
 
 void ClientConnection::releaseUpstream(bool reusable) {
+  // Bytes still waiting for the end-of-turn flush (the end of a body the upstream answered
+  // before reading it) were never sent. They are dropped, and the connection that is owed
+  // them is closed rather than pooled: pooled, it would read the next request's head as the
+  // rest of this body, and left queued they would precede this client's next request.
+  if (dropUpstreamBatch()) {
+    reusable = false;
+  }
   if (upstream_ == nullptr) {
     return;
   }
   UpstreamConnection* upstream = upstream_;
   upstream_ = nullptr;
   upstream->finish(reusable);
+}
+
+bool ClientConnection::dropUpstreamBatch() {
+  if (upstream_batch_ == nullptr) {
+    return false;
+  }
+  bool had_bytes = !upstream_batch_->empty();
+  worker_.writes().release(upstream_batch_);
+  upstream_batch_ = nullptr;
+  return had_bytes;
 }
 
 void ClientConnection::resetRequestState() {
@@ -1532,10 +1553,7 @@ void ClientConnection::sendProxyError(ProxyError error, std::string_view message
   bool upstream_error = info.status >= 502;
   bool close_connection =
       !upstream_error || !keep_alive_ || request_has_body_ || worker_.draining() || client_eof_;
-  if (upstream_batch_ != nullptr) {
-    worker_.writes().release(upstream_batch_);  // nothing of a refused request goes upstream
-    upstream_batch_ = nullptr;
-  }
+  dropUpstreamBatch();  // nothing of a refused request goes upstream
   if (upstream_ != nullptr) {
     UpstreamConnection* upstream = upstream_;
     upstream_ = nullptr;
@@ -1696,10 +1714,7 @@ void ClientConnection::close() {
     worker_.writes().release(client_batch_);
     client_batch_ = nullptr;
   }
-  if (upstream_batch_ != nullptr) {
-    worker_.writes().release(upstream_batch_);
-    upstream_batch_ = nullptr;
-  }
+  dropUpstreamBatch();
   releaseUpstreamHead();
   window_.reset(worker_.buffers());
   scratch_.reset(worker_.buffers());

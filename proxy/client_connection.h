@@ -171,6 +171,8 @@ class ClientConnection {
   void writeResponseHead(UpstreamConnection& upstream, int status);
   void finishExchange();
   void releaseUpstream(bool reusable);
+  // Releases the batch queued for the upstream; true when it held bytes.
+  bool dropUpstreamBatch();
   void resetRequestState();
   void startNextRequest();
   void startTunnel();

@@ -175,6 +175,34 @@ def wait_for(predicate, timeout, interval=0.02):
         time.sleep(interval)
 
 
+class frozen:
+    """`with frozen(pid):` stops every thread of a process (SIGSTOP) for the block and lets it
+    run again after it (SIGCONT). Events that happen meanwhile wait on its sockets and are
+    all handled in its next loop turn, as on a busy proxy: a way to put two events in one
+    turn on purpose."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def _stopped(self):
+        for task in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{task}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+        return True
+
+    def __enter__(self):
+        os.kill(self.pid, signal.SIGSTOP)
+        if not wait_for(self._stopped, 5):
+            os.kill(self.pid, signal.SIGCONT)
+            raise RuntimeError(f"process {self.pid} did not stop")
+        return self
+
+    def __exit__(self, *exc):
+        os.kill(self.pid, signal.SIGCONT)
+        return False
+
+
 # --------------------------------------------------------------------------------------------
 # Ports and addresses
 

@@ -312,6 +312,59 @@ def client_gone_before_the_response_does_not_misroute_it():
                     response.body.startswith(f"GET /stays/{index} ".encode()), response.body)
 
 
+@suite.case
+def body_answered_early_never_precedes_another_request():
+    """An upstream that answers a POST from its head, before the body arrives, while the
+    body and that answer reach the proxy in the same loop turn. The body must not be sent
+    ahead of a later request: not on the connection that answered (pooled, it would read the
+    next client's head as the rest of this body), nor on any other. The proxy is stopped
+    for a moment so that both events are waiting when it runs again, as on a busy proxy."""
+    smuggled = h.http_request("GET", "/smuggled", headers=[("Host", "internal")])
+    head_seen = threading.Event()
+    answer_now = threading.Event()
+    first = {"conn": None}
+
+    def handler(conn):
+        if first["conn"] is None:
+            first["conn"] = conn
+            conn.reader.read_until(b"\r\n\r\n", time.monotonic() + 10)
+            head_seen.set()
+            answer_now.wait(10)
+            conn.send(h.http_response(200, [], b"early"))
+            conn.wait_eof(timeout=3)  # records whatever the proxy still sends on it
+            return
+        h.serve(h.echo)(conn)
+
+    upstream = h.Upstream(handler)
+    proxy = h.Proxy(h.proxy_config(upstream))
+    attacker = proxy.client()
+    attacker.send(h.http_request("POST", "/upload", headers=[
+        ("Content-Length", str(len(smuggled)))]))
+    if not suite.check("the upstream got the head", head_seen.wait(10)):
+        return
+    with h.frozen(proxy.pid):
+        attacker.send(smuggled)  # the body: well framed, and shaped like a request
+        answer_now.set()
+        time.sleep(0.3)  # both wait on the proxy's sockets now
+    response = attacker.response("POST")
+    suite.check("the early answer reaches the client", response.body == b"early", response.body)
+
+    victim, _ = h.one_request(proxy.port, h.http_request("GET", "/victim", headers=[
+        ("Authorization", "Bearer victim-secret")]))
+    second = attacker.request(h.http_request("GET", "/second"))
+    suite.check("another client gets its own answer",
+                victim.status == 200 and victim.body.startswith(b"GET /victim "), victim.body)
+    suite.check("the same client's next request gets its own answer",
+                second.status == 200 and second.body.startswith(b"GET /second "), second.body)
+    suite.check("the body never reached the upstream as a request",
+                "/smuggled" not in [r.target for r in upstream.requests()],
+                [r.start_line for r in upstream.requests()])
+    suite.check("the connection that answered early carried nothing after the POST",
+                first["conn"].raw.count(b"HTTP/1.1\r\n") <= 2 and
+                b"/victim" not in first["conn"].raw and b"/second" not in first["conn"].raw,
+                first["conn"].raw)
+
+
 def write_temp(data):
     handle = tempfile.NamedTemporaryFile(prefix="jwtgate-it-", delete=False)
     handle.write(data)

@@ -5,6 +5,7 @@ response that must never become the next client's answer."""
 
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -271,6 +272,45 @@ def idempotent_request_is_retried_once_after_a_stale_pooled_connection():
                 response.start_line)
     suite.equal("the upstream saw it on two connections",
                 [r.target for r in upstream.requests()], ["/warm", "/retried", "/retried"])
+
+
+@suite.case
+def retried_request_goes_out_once_when_the_pool_close_lands_in_the_same_turn():
+    """The request is queued for a pooled connection and, in the same loop turn, that
+    connection's close arrives: the retry on a fresh connection must send the request once,
+    not again after the copy that was still waiting to be written."""
+    pooled = {}
+
+    def handler(conn):
+        if "conn" not in pooled:
+            pooled["conn"] = conn
+            request = conn.read_request()
+            conn.send(h.echo(request, conn))
+            pooled["served"] = True
+            pooled["close"].wait(10)
+            conn.close()
+            return
+        h.serve(h.echo)(conn)
+
+    pooled["close"] = threading.Event()
+    upstream = h.Upstream(handler)
+    proxy = start_with(upstream)
+    client = proxy.client()
+    suite.equal("first request served", client.request(h.http_request("GET", "/warm")).status,
+                200)
+    with h.frozen(proxy.pid):
+        client.send(h.http_request("GET", "/again"))
+        time.sleep(0.1)  # the request is readable before the pooled connection's FIN
+        pooled["close"].set()
+        time.sleep(0.3)
+    response = client.response()
+    suite.check("the request is answered", response.status == 200 and
+                response.body.startswith(b"GET /again "), response.start_line)
+    time.sleep(0.3)
+    suite.equal("the upstream saw it once", [r.target for r in upstream.requests()],
+                ["/warm", "/again"])
+    later = [conn.raw.count(b"GET /again ") for conn in upstream.connections[1:]]
+    suite.equal("one copy on the fresh connection", later, [1])
 
 
 @suite.case

@@ -1108,8 +1108,10 @@ void ClientConnection::onUpstreamWriteDone(size_t queued_bytes) {
 
 void ClientConnection::onUpstreamFailed(UpstreamFailure failure) {
   upstream_ = nullptr;
-  // What was queued for the failed connection goes nowhere; a retry queues the head again.
+  // What was queued for the failed connection goes nowhere (a retry queues the head again),
+  // and its queue no longer holds up reading.
   dropUpstreamBatch();
+  read_blocked_by_upstream_ = false;
   if (closing_ || phase_ == Phase::Closing) {
     return;
   }
@@ -1316,6 +1318,9 @@ void ClientConnection::releaseUpstream(bool reusable) {
   if (dropUpstreamBatch()) {
     reusable = false;
   }
+  // Reading may have stopped for this upstream's queue; its write callbacks will not come
+  // back here once it is released, so the block ends with the exchange.
+  read_blocked_by_upstream_ = false;
   if (upstream_ == nullptr) {
     return;
   }

@@ -1034,7 +1034,7 @@ class Upstream:
     every request with `echo`. `family` is "tcp4", "tcp6" or "unix".
     """
 
-    def __init__(self, handler=None, family="tcp4", backlog=128):
+    def __init__(self, handler=None, family="tcp4", backlog=128, rcvbuf=None):
         self.handler = handler or serve(echo)
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -1059,6 +1059,10 @@ class Upstream:
             self.sock.bind(("127.0.0.1", 0))
             self.port = self.sock.getsockname()[1]
             self.address = f"127.0.0.1:{self.port}"
+        if rcvbuf:
+            # Accepted connections inherit it: a small window keeps the proxy's bytes queued
+            # on its side while the handler does not read.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.listen(backlog)
         self.acceptor = threading.Thread(target=self._accept, daemon=True)
         self.acceptor.start()

@@ -365,6 +365,76 @@ def body_answered_early_never_precedes_another_request():
                 first["conn"].raw)
 
 
+def tcp_queues():
+    """(local port, remote port) -> (send queue, receive queue) bytes of every IPv4 TCP
+    socket on the machine, from /proc/net/tcp."""
+    queues = {}
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote, sizes = fields[1], fields[2], fields[4]
+            tx, rx = (int(part, 16) for part in sizes.split(":"))
+            queues[(int(local.split(":")[1], 16), int(remote.split(":")[1], 16))] = (tx, rx)
+    return queues
+
+
+@suite.case
+def client_is_read_again_after_an_early_answer_to_a_body_that_filled_the_queue():
+    """Flow control stops reading the client while more than 256 KiB wait for the upstream.
+    Here the read that ends the body is the one that crosses that mark, and the upstream
+    answers before reading the body (then drains it). The exchange ends, so nothing will
+    report that the queue emptied: the client's next request must still be read."""
+    high_water = 256 * 1024
+    answer_now = threading.Event()
+
+    def handler(conn):
+        if conn.index == 0:
+            conn.reader.read_until(b"\r\n\r\n", time.monotonic() + 30)
+            answer_now.wait(30)
+            conn.send(h.http_response(200, [], b"early"))
+            conn.reader.read_until(b"\r\n0\r\n\r\n", time.monotonic() + 30, limit=64 * MIB)
+        h.serve(h.echo)(conn)
+
+    upstream = h.Upstream(handler, rcvbuf=4096)
+    proxy = h.Proxy(h.proxy_config(upstream, timeouts={"client_idle": "4s"}))
+    client = proxy.client()
+    client_port = client.sock.getsockname()[1]
+    client.send(h.http_request("POST", "/upload", headers=[("Transfer-Encoding", "chunked")]))
+    piece = 16 * 1024 - 64
+    chunk = b"%x\r\n" % piece + b"y" * piece + b"\r\n"
+
+    # Chunk by chunk, estimate what the proxy holds in its own queue (what it read from the
+    # client minus what the kernel holds towards the upstream); the last chunk goes with the
+    # end of the body once it will take that queue over the mark.
+    sent = 0
+    crossed = False
+    for _ in range(400):
+        time.sleep(0.03)
+        queues = tcp_queues()
+        unread = queues.get((proxy.port, client_port), (0, 0))[1]
+        to_upstream = sum(tx for (local, remote), (tx, _) in queues.items()
+                          if remote == upstream.port)
+        at_upstream = sum(rx for (local, remote), (_, rx) in queues.items()
+                          if local == upstream.port)
+        if unread:
+            break  # the proxy stopped reading before the last chunk: no crossing this time
+        queued = sent - unread - to_upstream - at_upstream
+        if queued + len(chunk) > high_water + 2048:
+            client.send(chunk + b"0\r\n\r\n")
+            crossed = True
+            break
+        client.send(chunk)
+        sent += len(chunk)
+    if not crossed:
+        raise h.Skip("could not make the last read cross the flow-control mark")
+    time.sleep(0.5)
+    answer_now.set()
+    suite.check("the early answer arrives", client.response("POST").body == b"early")
+    second = client.request(h.http_request("GET", "/second"), timeout=3)
+    suite.check("the next request on the connection is answered",
+                second.status == 200 and second.body.startswith(b"GET /second "), second.body)
+
+
 def write_temp(data):
     handle = tempfile.NamedTemporaryFile(prefix="jwtgate-it-", delete=False)
     handle.write(data)

@@ -43,6 +43,7 @@ struct DemoOptions {
   int port = kDefaultPort;
   bool port_given = false;
   bool check = false;
+  bool help = false;  // --help: the usage was printed, nothing else to do
 };
 
 std::optional<DemoOptions> parseDemoArgs(const Args& args) {
@@ -61,9 +62,12 @@ std::optional<DemoOptions> parseDemoArgs(const Args& args) {
         return std::nullopt;
       }
       options.port_given = true;
+    } else if (args[i] == "--help" || args[i] == "-h") {
+      std::cout << kDemoUsage;  // like the other commands' --help: stdout, exit 0
+      options.help = true;
+      return options;
     } else {
-      std::cerr << (args[i] == "--help" || args[i] == "-h" ? "" : "jwtgate demo: bad usage\n")
-                << kDemoUsage;
+      std::cerr << "jwtgate demo: bad usage\n" << kDemoUsage;
       return std::nullopt;
     }
   }
@@ -178,6 +182,9 @@ int runDemo(const Args& args) {
   const auto options = parseDemoArgs(args);
   if (!options) {
     return 2;
+  }
+  if (options->help) {
+    return 0;
   }
 
   // The cast: an echo service, the trusted issuer, and a forger reusing its kid.

@@ -304,7 +304,8 @@ void explainClaims(std::string_view token, verifier::Status status,
 bool printSegments(std::string_view token, std::string_view label) {
   const auto parts = verifier::splitCompact(token);
   if (!parts) {
-    std::cout << "not a compact JWS: " << verifier::describe(parts.error()) << "\n";
+    std::cout << verifier::describe(parts.error()) << " [" << verifier::toString(parts.error())
+              << "]\n";
     return false;
   }
   const auto header = verifier::base64UrlDecodeToString(parts->header);
@@ -350,7 +351,8 @@ int runVerify(const Args& args) {
     if (status == verifier::Status::KeyNotFound) {
       std::cout << "  the key set has kids:";
       for (const auto& key : keys->keys()) {
-        std::cout << " \"" << printable(key->kid().value_or("")) << "\"";
+        // A key without a kid only verifies tokens without one (say so, not "").
+        std::cout << " " << (key->kid() ? "\"" + printable(*key->kid()) + "\"" : "(no kid)");
       }
       std::cout << "\n";
     }

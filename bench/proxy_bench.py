@@ -914,6 +914,9 @@ def report(bench, results, memory):
     lines = ["", f"wrk -t{bench.threads} -c{bench.connections} -d{bench.duration}s, "
                  f"median of {bench.repeat}; proxy on CPU {PROXY_CPU}, wrk and upstream on "
                  f"CPU {LOAD_CPU}" + ("" if bench.pin else " (not pinned)"), ""]
+    if bench.repeat < 3:
+        lines[-1:-1] = [f"(only {bench.repeat} run per row: differences of 10-15 % are noise "
+                        "here; the full run takes the median of 3)"]
     lines += table_lines(bench, results)
     lines += engine_target_lines(bench, results)
     lines += auth_target_lines(bench, results)
@@ -993,9 +996,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jwtgate", default=os.environ.get(
         "JWTGATE_BIN", os.path.join(ROOT, "build", "jwtgate")))
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=None,
+                        help="seconds per wrk run (default 10; 3 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per row (median taken)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs per row, median taken (default 3; 1 with --quick)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--idle-clients", type=int, default=10000)
@@ -1015,11 +1020,15 @@ def main():
                              "beside --jwtgate)")
     parser.add_argument("--skip-raw", action="store_true",
                         help="do not measure the raw OpenSSL verify cost")
-    parser.add_argument("--quick", action="store_true", help="3 s runs, 1 repetition")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 s runs, 1 repetition (about 2 minutes; figures are noisy)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    if args.quick:
-        args.duration, args.warmup, args.repeat = 3, 1, 1
+    # --quick changes the defaults only: an explicit --duration or --repeat wins.
+    if args.duration is None:
+        args.duration = 3 if args.quick else 10
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
 
     for tool in ("wrk", "nginx", "haproxy", "taskset"):
         if not shutil.which(tool):

@@ -105,6 +105,17 @@ def main():
                         "--issuer", "https://id.test/", "--audience", "api", token])
     check("verify accepts a token against a PEM key", code == 0, out)
 
+    # A PEM key without a kid is named as such when a token asks for one.
+    code, out, _ = run(["verify", "--pem", pem_path, "--pem-alg", "RS256",
+                        "--issuer", "https://id.test/", "--audience", "api", token])
+    check("a kid-less key is listed as '(no kid)'",
+          code == 1 and "[key_not_found]" in out and "kids: (no kid)" in out, out)
+
+    # A token that is not three segments gets one clear line with its reason.
+    code, out, _ = run(["decode", "a.b"])
+    check("decode names a malformed token once",
+          code == 1 and out.count("not a compact JWS") == 1 and "[malformed_token]" in out, out)
+
     # Bad input: clear errors, exit 1 or 2, never a signal.
     hostile = [b"", b"...", b"a.b.c", b"\x00\xff\xfe." * 1000, b"x" * 100_000,
                b"eyJhbGciOiJSUzI1NiJ9." * 50, "é.ü.ß".encode()]
@@ -122,6 +133,11 @@ def main():
     check("a weak key is refused when loaded", code == 2 and err.strip() != "", err)
     code, out, err = run(["verify", "--bogus"])
     check("an unknown flag is a usage error", code == 2, err)
+    code, out, err = run(["demo", "--help"])
+    check("demo --help prints its usage and exits 0",
+          code == 0 and out.startswith("usage: jwtgate demo"), f"code={code} {out} {err}")
+    code, out, err = run(["demo", "--bogus"])
+    check("demo with an unknown flag is a usage error", code == 2 and "usage" in err, err)
 
     # decode marks its output as unverified and escapes control characters.
     token = jwt.encode({**claims, "sub": "a\x1b[31mb"}, other_key, algorithm="RS256")
